@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * shstk: control over user shadow-stack allocation, through /dev/shstk.
+ *
+ * This file owns the module's life: the misc device and load/unload.
+ * ioctl.c holds the ioctl rules, arch_*.c the CPU-specific parts.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/module.h>
+#include <linux/miscdevice.h>
+#include <linux/fs.h>
+
+#include <linux/shstk.h>
+#include "arch.h"
+#include "shstk.h"
+#include "version.h"
+
+static const struct file_operations shstk_fops = {
+	/* An open /dev/shstk pins the module: rmmod waits for the last close. */
+	.owner		= THIS_MODULE,
+	.unlocked_ioctl	= shstk_ioctl,
+	/* 32-bit tasks have no user shadow stacks: no compat_ioctl. */
+	.llseek		= noop_llseek,
+};
+
+static struct miscdevice shstk_miscdev = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "shstk",
+	.fops	= &shstk_fops,
+	/* Every ioctl checks its own rights (ptrace rules for other tasks). */
+	.mode	= 0666,
+};
+
+static int __init shstk_init(void)
+{
+	int err;
+
+	err = shstk_arch_init();
+	if (err)
+		return err;
+
+	err = misc_register(&shstk_miscdev);
+	if (err) {
+		shstk_arch_exit();
+		return err;
+	}
+
+	pr_info("version %s loaded, user shadow stacks %s\n", SHSTK_VERSION,
+		shstk_arch_hw_usable() ? "available" : "not available on this CPU or kernel");
+	return 0;
+}
+
+static void __exit shstk_exit(void)
+{
+	misc_deregister(&shstk_miscdev);
+	shstk_arch_exit();
+}
+
+module_init(shstk_init);
+module_exit(shstk_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_AUTHOR("The shstk developers");
+MODULE_DESCRIPTION("Control over user shadow-stack allocation (/dev/shstk)");
+MODULE_VERSION(SHSTK_VERSION);

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers for tests that run code on a user shadow stack.
+ *
+ * Debian 12's glibc (2.36) does not enable shadow stacks itself, so the
+ * tests do it with arch_prctl(). A function that enables the shadow stack
+ * can never return: its return address was pushed before the shadow stack
+ * existed. shstk_run() therefore forks, enables it in the child and leaves
+ * with _exit(). The kselftest harness leaves a failed ASSERT with longjmp(),
+ * which this glibc cannot do on a shadow stack: code that runs on one
+ * reports through its exit code or shared memory, and the test body (not on
+ * a shadow stack) asserts on that.
+ */
+#ifndef SHSTK_TEST_CET_H
+#define SHSTK_TEST_CET_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#ifndef __NR_map_shadow_stack
+#define __NR_map_shadow_stack	453
+#endif
+#ifndef SHADOW_STACK_SET_TOKEN
+#define SHADOW_STACK_SET_TOKEN	(1ULL << 0)
+#endif
+#define ARCH_SHSTK_ENABLE	0x5001
+#define ARCH_SHSTK_DISABLE	0x5002
+#define ARCH_SHSTK_LOCK		0x5003
+#define ARCH_SHSTK_STATUS	0x5005
+#define ARCH_SHSTK_SHSTK	(1ULL << 0)
+#ifndef SEGV_CPERR
+#define SEGV_CPERR		10
+#endif
+
+/* Exit codes of shstk_run() children that are not the function's own. */
+#define SHSTK_RUN_NO_ENABLE	99
+
+/* arch_prctl inline, so no function returns across the enabling point. */
+#define SHSTK_ARCH_PRCTL(code, arg) ({					\
+	long _ret;							\
+	register long _num asm("eax") = __NR_arch_prctl;		\
+	register long _a1 asm("rdi") = (long)(code);			\
+	register long _a2 asm("rsi") = (long)(arg);			\
+	asm volatile("syscall" : "=a"(_ret) : "r"(_a1), "r"(_a2), "0"(_num) \
+		     : "rcx", "r11", "memory", "cc");			\
+	_ret;								\
+})
+
+static inline __attribute__((always_inline)) uint64_t shstk_get_ssp(void)
+{
+	uint64_t ssp = 0;
+
+	asm volatile("rdsspq %0" : "+r"(ssp));
+	return ssp;
+}
+
+/* Whether /proc/cpuinfo lists the CPU flag (e.g. "user_shstk"). */
+static inline bool cpuinfo_has_flag(const char *flag)
+{
+	char line[4096], *p;
+	size_t len = strlen(flag);
+	bool found = false;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "flags", 5))
+			continue;
+		for (p = strstr(line, flag); p && !found; p = strstr(p + 1, flag))
+			found = p[-1] == ' ' && (p[len] == ' ' || p[len] == '\n');
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * True when the CPU and the kernel give this process shadow stacks: the
+ * kernel lists user_shstk only when X86_FEATURE_USER_SHSTK is on.
+ * (ARCH_SHSTK_STATUS cannot tell: it answers even without the feature.)
+ */
+static inline bool shstk_hw_available(void)
+{
+	return cpuinfo_has_flag("user_shstk");
+}
+
+/*
+ * Run fn(arg) in a child process with the shadow stack enabled. Returns the
+ * child's wait status: exited with fn's return value, or killed.
+ */
+static inline int shstk_run(int (*fn)(void *), void *arg)
+{
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		if (SHSTK_ARCH_PRCTL(ARCH_SHSTK_ENABLE, ARCH_SHSTK_SHSTK))
+			_exit(SHSTK_RUN_NO_ENABLE);
+		/* Calls from here on are safe; this frame never returns. */
+		_exit(fn(arg));
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return status;
+}
+
+/* Memory the child can write its findings to. */
+static inline void *shstk_shared(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/*
+ * Find the mapping of this process that contains addr in /proc/self/smaps;
+ * fills [start, end) and whether its VmFlags have "ss". Returns 0 if found.
+ */
+static inline int shstk_find_vma(uint64_t addr, uint64_t *start, uint64_t *end, bool *is_ss)
+{
+	char line[512];
+	unsigned long s, e;
+	bool in = false;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		/* Only the header line of a mapping parses as "start-end". */
+		if (sscanf(line, "%lx-%lx ", &s, &e) == 2) {
+			in = addr >= s && addr < e;
+			if (in) {
+				*start = s;
+				*end = e;
+			}
+			continue;
+		}
+		if (in && !strncmp(line, "VmFlags:", 8)) {
+			*is_ss = strstr(line, " ss") != NULL;
+			fclose(f);
+			return 0;
+		}
+	}
+	fclose(f);
+	return -1;
+}
+
+/* Number of mappings with the "ss" VmFlag in /proc/self/smaps. */
+static inline int shstk_count_ss_vmas(void)
+{
+	char line[512];
+	int n = 0;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmFlags:", 8) && strstr(line, " ss"))
+			n++;
+	fclose(f);
+	return n;
+}
+
+#endif /* SHSTK_TEST_CET_H */
