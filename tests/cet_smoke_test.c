@@ -21,31 +21,42 @@
 enum { OK = 0, E_STATUS = 1, E_SSP, E_VMA, E_NOT_CAUGHT, E_SIGACTION, E_THREAD,
        E_PIPE, E_SIGNAL, E_DRIFT };
 
+struct vma_report {
+	uint64_t ssp, start, end;
+	bool is_ss;
+	int found;
+};
+
 static int check_enabled(void *arg)
 {
+	struct vma_report *r = arg;
 	unsigned long features = 0;
-	uint64_t ssp = shstk_get_ssp(), start, end;
-	bool is_ss = false;
 
-	(void)arg;
+	r->ssp = shstk_get_ssp();
 	if (syscall(__NR_arch_prctl, ARCH_SHSTK_STATUS, &features) ||
 	    !(features & ARCH_SHSTK_SHSTK))
 		return E_STATUS;
-	if (!ssp || ssp % 8)
+	if (!r->ssp || r->ssp % 8)
 		return E_SSP;
-	if (shstk_find_vma(ssp, &start, &end, &is_ss) || !is_ss)
+	r->found = !shstk_find_ssp_vma(r->ssp, &r->start, &r->end, &r->is_ss);
+	if (!r->found || !r->is_ss)
 		return E_VMA;
 	return OK;
 }
 
 TEST(enabled_thread_runs_on_an_ss_mapping)
 {
+	struct vma_report *r;
 	int status;
 
 	REQUIRE_SHSTK();
-	status = shstk_run(check_enabled, NULL);
+	r = shstk_shared(sizeof(*r));
+	ASSERT_NE(NULL, r);
+	status = shstk_run(check_enabled, r);
 	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("status %#x", status);
-	ASSERT_EQ(OK, WEXITSTATUS(status));
+	EXPECT_EQ(OK, WEXITSTATUS(status))
+		TH_LOG("ssp %#llx found %d in [%#llx, %#llx) ss %d", (unsigned long long)r->ssp,
+		       r->found, (unsigned long long)r->start, (unsigned long long)r->end, r->is_ss);
 }
 
 struct fault_report {
@@ -105,24 +116,18 @@ TEST(corrupted_return_address_is_sigsegv_cperr)
 	EXPECT_EQ(NULL, report->fault_addr);
 }
 
-struct thread_report {
-	uint64_t ssp, start, end;
-	bool is_ss;
-	int found;
-};
-
 static void *thread_probe(void *arg)
 {
-	struct thread_report *r = arg;
+	struct vma_report *r = arg;
 
 	r->ssp = shstk_get_ssp();
-	r->found = !shstk_find_vma(r->ssp, &r->start, &r->end, &r->is_ss);
+	r->found = !shstk_find_ssp_vma(r->ssp, &r->start, &r->end, &r->is_ss);
 	return NULL;
 }
 
 static int check_thread_vma(void *arg)
 {
-	struct thread_report *r = arg; /* [0] main thread, [1] new thread */
+	struct vma_report *r = arg; /* [0] main thread, [1] new thread */
 	pthread_t t;
 
 	thread_probe(&r[0]);
@@ -133,7 +138,7 @@ static int check_thread_vma(void *arg)
 
 TEST(new_thread_gets_its_own_ss_mapping)
 {
-	struct thread_report *r;
+	struct vma_report *r;
 	int status;
 
 	REQUIRE_SHSTK();
@@ -142,13 +147,15 @@ TEST(new_thread_gets_its_own_ss_mapping)
 	status = shstk_run(check_thread_vma, r);
 	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("status %#x", status);
 	ASSERT_EQ(OK, WEXITSTATUS(status));
-	ASSERT_TRUE(r[0].found && r[1].found);
+	ASSERT_TRUE(r[0].found && r[1].found)
+		TH_LOG("ssp %#llx found %d, thread ssp %#llx found %d", (unsigned long long)r[0].ssp,
+		       r[0].found, (unsigned long long)r[1].ssp, r[1].found);
 	EXPECT_TRUE(r[0].is_ss);
 	EXPECT_TRUE(r[1].is_ss);
 	EXPECT_NE(0, r[1].ssp);
 	/* Different mappings, not just different depths of one. */
 	EXPECT_NE(r[0].start, r[1].start);
-	EXPECT_FALSE(r[1].ssp >= r[0].start && r[1].ssp < r[0].end);
+	EXPECT_FALSE(r[1].ssp > r[0].start && r[1].ssp <= r[0].end);
 }
 
 #define PINGPONG_ROUNDS 1000

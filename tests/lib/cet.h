@@ -26,42 +26,10 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#ifndef __NR_map_shadow_stack
-#define __NR_map_shadow_stack	453
-#endif
-#ifndef SHADOW_STACK_SET_TOKEN
-#define SHADOW_STACK_SET_TOKEN	(1ULL << 0)
-#endif
-#define ARCH_SHSTK_ENABLE	0x5001
-#define ARCH_SHSTK_DISABLE	0x5002
-#define ARCH_SHSTK_LOCK		0x5003
-#define ARCH_SHSTK_STATUS	0x5005
-#define ARCH_SHSTK_SHSTK	(1ULL << 0)
-#ifndef SEGV_CPERR
-#define SEGV_CPERR		10
-#endif
+#include "shstk_cet.h"
 
 /* Exit codes of shstk_run() children that are not the function's own. */
 #define SHSTK_RUN_NO_ENABLE	99
-
-/* arch_prctl inline, so no function returns across the enabling point. */
-#define SHSTK_ARCH_PRCTL(code, arg) ({					\
-	long _ret;							\
-	register long _num asm("eax") = __NR_arch_prctl;		\
-	register long _a1 asm("rdi") = (long)(code);			\
-	register long _a2 asm("rsi") = (long)(arg);			\
-	asm volatile("syscall" : "=a"(_ret) : "r"(_a1), "r"(_a2), "0"(_num) \
-		     : "rcx", "r11", "memory", "cc");			\
-	_ret;								\
-})
-
-static inline __attribute__((always_inline)) uint64_t shstk_get_ssp(void)
-{
-	uint64_t ssp = 0;
-
-	asm volatile("rdsspq %0" : "+r"(ssp));
-	return ssp;
-}
 
 /* Whether /proc/cpuinfo lists the CPU flag (e.g. "user_shstk"). */
 static inline bool cpuinfo_has_flag(const char *flag)
@@ -107,7 +75,7 @@ static inline int shstk_run(int (*fn)(void *), void *arg)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		if (SHSTK_ARCH_PRCTL(ARCH_SHSTK_ENABLE, ARCH_SHSTK_SHSTK))
+		if (SHSTK_ENABLE_HERE())
 			_exit(SHSTK_RUN_NO_ENABLE);
 		/* Calls from here on are safe; this frame never returns. */
 		_exit(fn(arg));
@@ -156,6 +124,16 @@ static inline int shstk_find_vma(uint64_t addr, uint64_t *start, uint64_t *end, 
 	}
 	fclose(f);
 	return -1;
+}
+
+/*
+ * The mapping of a shadow-stack pointer. SSP points at the last entry
+ * pushed, and an empty shadow stack has SSP at the very top, one past
+ * the mapping: look up the byte below it.
+ */
+static inline int shstk_find_ssp_vma(uint64_t ssp, uint64_t *start, uint64_t *end, bool *is_ss)
+{
+	return shstk_find_vma(ssp - 1, start, end, is_ss);
 }
 
 /* Number of mappings with the "ss" VmFlag in /proc/self/smaps. */
