@@ -1,12 +1,51 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * x86-64 CET user shadow stack backend.
+ *
+ * Linux 6.12 makes a new thread's shadow stack in shstk_alloc_thread_stack()
+ * (arch/x86/kernel/shstk.c), called from copy_thread() before the child can
+ * run; its return value becomes the child's SSP. shstk_free() drops a
+ * thread's stack: from mm_release() when a thread exits or execs (current
+ * is the thread, past its last user instruction, before its tid is
+ * cleared) and from exit_thread() when copy_process() fails after
+ * copy_thread() (current is the parent). Neither is exported; both are
+ * hooked with ftrace (hook.h) and redirected to replacements below only
+ * when shstk has something to do, so an unarmed clone costs one handler
+ * call. free_task() drops the records of task.c.
  */
-#include <linux/kernel.h>
-#include <asm/cpufeature.h>
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/shstk.h>
+#include <linux/kernel.h>
+#include <linux/mman.h>
+#include <linux/ptrace.h>
+#include <linux/sched.h>
+#include <linux/sched/task.h>
+#include <linux/static_call.h>
+#include <asm/cpufeature.h>
+#include <asm/fpu/api.h>
+#include <asm/fpu/types.h>
+#include <asm/msr.h>
+#include <asm/prctl.h>
+#include <asm/shstk.h>
+
 #include "arch.h"
+#include "hook.h"
+#include "shstk.h"
+
+/*
+ * The kernel's own functions, found with kallsyms and called through
+ * static calls (ksyms.c says why not through pointers).
+ */
+typedef long x86_syscall_fn(const struct pt_regs *regs);	/* __x64_sys_*() */
+typedef unsigned long x86_alloc_thread_stack_fn(struct task_struct *tsk,
+						unsigned long clone_flags,
+						unsigned long stack_size);
+typedef void x86_shstk_free_fn(struct task_struct *tsk);
+static_assert(__same_type(shstk_alloc_thread_stack, x86_alloc_thread_stack_fn));
+static_assert(__same_type(shstk_free, x86_shstk_free_fn));
+DEFINE_STATIC_CALL_NULL(x86_alloc_thread_stack, x86_alloc_thread_stack_fn);
+DEFINE_STATIC_CALL_NULL(x86_shstk_free, x86_shstk_free_fn);
+DEFINE_STATIC_CALL_NULL(x86_map_shadow_stack, x86_syscall_fn);
 
 u32 shstk_arch_id(void)
 {
@@ -23,11 +62,195 @@ bool shstk_arch_hw_usable(void)
 	return cpu_feature_enabled(X86_FEATURE_USER_SHSTK);
 }
 
-int shstk_arch_init(void)
+bool shstk_arch_enabled(struct task_struct *t)
 {
+	return t->thread.features & ARCH_SHSTK_SHSTK;
+}
+
+/*
+ * The user SSP of t. For current it may be live in the MSR (the xstate
+ * copy is stale then); for any other task the xstate copy is the one saved
+ * when it last left a CPU.
+ */
+static u64 x86_task_ssp(struct task_struct *t)
+{
+	struct cet_user_state *cet;
+	u64 ssp = 0;
+
+	if (t == current) {
+		fpregs_lock();
+		if (!test_thread_flag(TIF_NEED_FPU_LOAD)) {
+			rdmsrl(MSR_IA32_PL3_SSP, ssp);
+			fpregs_unlock();
+			return ssp;
+		}
+	}
+	/* NULL: the CET_USER component is in its init state (SSP 0). */
+	cet = get_xsave_addr(&t->thread.fpu.fpstate->regs.xsave, XFEATURE_CET_USER);
+	if (cet)
+		ssp = READ_ONCE(cet->user_ssp);
+	if (t == current)
+		fpregs_unlock();
+	return ssp;
+}
+
+void shstk_arch_thread(struct task_struct *t, struct shstk_arch_thread *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->enabled = shstk_arch_enabled(t);
+	st->locked = t->thread.features_locked & ARCH_SHSTK_SHSTK;
+	if (!st->enabled)
+		return;
+	st->base = t->thread.shstk.base;
+	st->size = t->thread.shstk.size;
+	st->ssp = x86_task_ssp(t);
+}
+
+/* A 64-bit restore token holds the SSP above it, with bit 0 set. */
+u64 shstk_arch_token_value(unsigned long token_addr)
+{
+	return (token_addr + 8) | BIT(0);
+}
+
+unsigned long shstk_arch_token_ssp(unsigned long token_addr)
+{
+	return token_addr + 8;
+}
+
+/* The map_shadow_stack() syscall itself, so mappings are exactly its. */
+long shstk_arch_map(unsigned long size, bool token)
+{
+	struct pt_regs regs = {
+		.di = 0,
+		.si = size,
+		.dx = token ? SHADOW_STACK_SET_TOKEN : 0,
+	};
+
+	return static_call(x86_map_shadow_stack)(&regs);
+}
+
+unsigned long shstk_arch_kernel_alloc(struct task_struct *child, unsigned long clone_flags,
+				      unsigned long size)
+{
+	return static_call(x86_alloc_thread_stack)(child, clone_flags, size);
+}
+
+void shstk_arch_kernel_free(struct task_struct *child)
+{
+	static_call(x86_shstk_free)(child);
+}
+
+/* base 0 tells shstk_free() and shstk_disable() the stack is not theirs. */
+void shstk_arch_forget_stack(struct task_struct *child)
+{
+	child->thread.shstk.base = 0;
+	child->thread.shstk.size = 0;
+}
+
+/* Replacement of shstk_alloc_thread_stack(), when the creator is armed. */
+static unsigned long x86_alloc_thread_stack_hooked(struct task_struct *tsk,
+						   unsigned long clone_flags,
+						   unsigned long stack_size)
+{
+	unsigned long ssp = shstk_clone_alloc(tsk, clone_flags, stack_size);
+
+	shstk_hook_done();
+	return ssp;
+}
+
+static void notrace x86_alloc_thread_stack_handler(unsigned long ip, unsigned long parent_ip,
+						   struct ftrace_ops *ops,
+						   struct ftrace_regs *fregs)
+{
+	unsigned long clone_flags = ftrace_regs_get_argument(fregs, 1);
+
+	if (shstk_hook_from_self(parent_ip))
+		return;
+	/* Only where the kernel would make a new shadow stack. */
+	if (!shstk_arch_enabled(current) || (clone_flags & (CLONE_VM | CLONE_VFORK)) != CLONE_VM)
+		return;
+	if (shstk_clone_wanted(current))
+		shstk_hook_redirect(fregs, x86_alloc_thread_stack_hooked);
+}
+
+/* Replacement of shstk_free(), for threads shstk has a record of. */
+static void x86_shstk_free_hooked(struct task_struct *tsk)
+{
+	if (tsk == current)
+		shstk_thread_release(tsk);
+	else
+		shstk_clone_failed(tsk);
+	static_call(x86_shstk_free)(tsk);
+	shstk_hook_done();
+}
+
+static void notrace x86_shstk_free_handler(unsigned long ip, unsigned long parent_ip,
+					   struct ftrace_ops *ops, struct ftrace_regs *fregs)
+{
+	struct task_struct *tsk = (struct task_struct *)ftrace_regs_get_argument(fregs, 0);
+
+	if (shstk_hook_from_self(parent_ip))
+		return;
+	if (shstk_task_known(tsk))
+		shstk_hook_redirect(fregs, x86_shstk_free_hooked);
+}
+
+static void notrace x86_free_task_handler(unsigned long ip, unsigned long parent_ip,
+					  struct ftrace_ops *ops, struct ftrace_regs *fregs)
+{
+	shstk_task_forget((struct task_struct *)ftrace_regs_get_argument(fregs, 0));
+}
+
+static struct shstk_hook x86_hooks[] = {
+	/* First: records must be dropped before a task_struct can be reused. */
+	{ .name = "free_task", .handler = x86_free_task_handler },
+	{ .name = "shstk_free", .handler = x86_shstk_free_handler, .redirects = true },
+	{ .name = "shstk_alloc_thread_stack", .handler = x86_alloc_thread_stack_handler,
+	  .redirects = true },
+};
+
+static void x86_unhook(void)
+{
+	int i;
+
+	for (i = ARRAY_SIZE(x86_hooks) - 1; i >= 0; i--)
+		shstk_hook_unregister(&x86_hooks[i]);
+	shstk_hooks_sync();
+}
+
+int shstk_arch_init(u64 *features)
+{
+	unsigned long map, alloc, free;
+	size_t i;
+
+	*features = 0;
+	if (!shstk_arch_hw_usable())
+		return 0;
+	*features |= SHSTK_FEAT_HW | SHSTK_FEAT_USAGE;
+
+	map = shstk_ksym("__x64_sys_map_shadow_stack");
+	if (map) {
+		static_call_update(x86_map_shadow_stack, (x86_syscall_fn *)map);
+		*features |= SHSTK_FEAT_ALLOC;
+	}
+
+	alloc = shstk_ksym("shstk_alloc_thread_stack");
+	free = shstk_ksym("shstk_free");
+	if (!alloc || !free)
+		return 0;
+	static_call_update(x86_alloc_thread_stack, (x86_alloc_thread_stack_fn *)alloc);
+	static_call_update(x86_shstk_free, (x86_shstk_free_fn *)free);
+	for (i = 0; i < ARRAY_SIZE(x86_hooks); i++) {
+		if (shstk_hook_register(&x86_hooks[i])) {
+			x86_unhook();
+			return 0;
+		}
+	}
+	*features |= SHSTK_FEAT_CLONE_SIZE | SHSTK_FEAT_CLONE_TOKEN;
 	return 0;
 }
 
 void shstk_arch_exit(void)
 {
+	x86_unhook();
 }

@@ -2,38 +2,33 @@
 /*
  * ioctl dispatch and the rules every /dev/shstk ioctl shares: argsz and
  * the copy of the argument struct in and out (copy_struct_from_user
- * semantics), and EOPNOTSUPP where user shadow stacks are unavailable.
- * Handlers see a kernel copy of their struct and never touch argsz.
+ * semantics), and EOPNOTSUPP for a feature that does not work here (no
+ * user shadow stacks on this CPU or kernel). Handlers see a kernel copy of
+ * their struct and never touch argsz; a handler that makes something must
+ * be able to undo it if the result cannot be written back.
  */
 #include <linux/kernel.h>
 #include <linux/uaccess.h>
 
-#include <linux/shstk.h>
 #include "arch.h"
 #include "shstk.h"
-
-/* Large enough for any argument struct this module knows. */
-union shstk_ioc_arg {
-	struct {
-		__u32 argsz;
-		__u32 flags;
-	} head;
-	struct shstk_info info;
-	struct shstk_alloc alloc;
-	struct shstk_clone clone;
-	struct shstk_install install;
-	struct shstk_usage usage;
-	struct shstk_policy policy;
-};
 
 struct shstk_ioc {
 	unsigned int cmd;
 	u32 ksize;		/* sizeof the struct this module knows */
 	u32 min_size;		/* the version-1 size */
-	bool needs_hw;		/* EOPNOTSUPP without user shadow stacks */
+	u64 feature;		/* SHSTK_FEAT_* it needs; EOPNOTSUPP without */
 	bool copy_out;		/* has output fields */
 	int (*handler)(union shstk_ioc_arg *arg);
+	void (*undo)(union shstk_ioc_arg *arg);	/* copy-out failed after success */
 };
+
+int shstk_check_size(u64 size)
+{
+	if (size < SHSTK_MIN_SIZE || size > SHSTK_MAX_SIZE || !IS_ALIGNED(size, 8))
+		return -EINVAL;
+	return 0;
+}
 
 static int shstk_ioc_info(union shstk_ioc_arg *arg)
 {
@@ -44,18 +39,16 @@ static int shstk_ioc_info(union shstk_ioc_arg *arg)
 
 	info->abi_version = SHSTK_ABI_VERSION;
 	info->arch = shstk_arch_id();
-	info->features = 0;
-	if (shstk_arch_hw_usable())
-		info->features |= SHSTK_FEAT_HW;
+	info->features = shstk_features;
 	info->min_size = SHSTK_MIN_SIZE;
 	info->max_size = SHSTK_MAX_SIZE;
 	info->default_size = 0;
 	return 0;
 }
 
-#define SHSTK_IOC(_cmd, _type, _ver1, _hw, _out, _fn) {		\
+#define SHSTK_IOC(_cmd, _type, _ver1, _feat, _out, _fn, _undo) {	\
 	.cmd = (_cmd), .ksize = sizeof(_type), .min_size = (_ver1),	\
-	.needs_hw = (_hw), .copy_out = (_out), .handler = (_fn) }
+	.feature = (_feat), .copy_out = (_out), .handler = (_fn), .undo = (_undo) }
 
 /*
  * Ioctls not listed here are ENOTTY: an ABI ioctl appears in this table only
@@ -63,7 +56,15 @@ static int shstk_ioc_info(union shstk_ioc_arg *arg)
  */
 static const struct shstk_ioc shstk_iocs[] = {
 	SHSTK_IOC(SHSTK_IOC_INFO, struct shstk_info, SHSTK_INFO_SIZE_VER1,
-		  false, true, shstk_ioc_info),
+		  0, true, shstk_ioc_info, NULL),
+	SHSTK_IOC(SHSTK_IOC_ALLOC, struct shstk_alloc, SHSTK_ALLOC_SIZE_VER1,
+		  SHSTK_FEAT_ALLOC, true, shstk_ioc_alloc, shstk_ioc_alloc_undo),
+	SHSTK_IOC(SHSTK_IOC_SET_CLONE, struct shstk_clone, SHSTK_CLONE_SIZE_VER1,
+		  SHSTK_FEAT_CLONE_SIZE, false, shstk_ioc_set_clone, NULL),
+	SHSTK_IOC(SHSTK_IOC_GET_CLONE, struct shstk_clone, SHSTK_CLONE_SIZE_VER1,
+		  SHSTK_FEAT_CLONE_SIZE, true, shstk_ioc_get_clone, NULL),
+	SHSTK_IOC(SHSTK_IOC_USAGE, struct shstk_usage, SHSTK_USAGE_SIZE_VER1,
+		  SHSTK_FEAT_USAGE, true, shstk_ioc_usage, NULL),
 };
 
 static const struct shstk_ioc *shstk_ioc_find(unsigned int cmd)
@@ -87,7 +88,7 @@ long shstk_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 	ioc = shstk_ioc_find(cmd);
 	if (!ioc)
 		return -ENOTTY;
-	if (ioc->needs_hw && !shstk_arch_hw_usable())
+	if ((ioc->feature & shstk_features) != ioc->feature)
 		return -EOPNOTSUPP;
 
 	if (get_user(argsz, (u32 __user *)uptr))
@@ -106,7 +107,10 @@ long shstk_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 
 	/* argsz stays what the caller passed. */
 	arg.head.argsz = argsz;
-	if (ioc->copy_out && copy_to_user(uptr, &arg, min_t(u32, argsz, ioc->ksize)))
+	if (ioc->copy_out && copy_to_user(uptr, &arg, min_t(u32, argsz, ioc->ksize))) {
+		if (ioc->undo)
+			ioc->undo(&arg);
 		return -EFAULT;
+	}
 	return 0;
 }

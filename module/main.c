@@ -16,6 +16,8 @@
 #include "shstk.h"
 #include "version.h"
 
+u64 shstk_features;
+
 static const struct file_operations shstk_fops = {
 	/* An open /dev/shstk pins the module: rmmod waits for the last close. */
 	.owner		= THIS_MODULE,
@@ -36,25 +38,36 @@ static int __init shstk_init(void)
 {
 	int err;
 
-	err = shstk_arch_init();
+	err = shstk_tasks_init();
+	if (err)
+		return err;
+	err = shstk_ksyms_init();
+	if (err)
+		return err;
+	err = shstk_arch_init(&shstk_features);
 	if (err)
 		return err;
 
+	/* Last: from here on userspace can reach the module. */
 	err = misc_register(&shstk_miscdev);
 	if (err) {
 		shstk_arch_exit();
+		shstk_tasks_exit();
 		return err;
 	}
 
-	pr_info("version %s loaded, user shadow stacks %s\n", SHSTK_VERSION,
-		shstk_arch_hw_usable() ? "available" : "not available on this CPU or kernel");
+	pr_info("version %s loaded, user shadow stacks %s, features %#llx\n", SHSTK_VERSION,
+		shstk_arch_hw_usable() ? "available" : "not available on this CPU or kernel",
+		shstk_features);
 	return 0;
 }
 
 static void __exit shstk_exit(void)
 {
 	misc_deregister(&shstk_miscdev);
+	/* Unhooks and waits for every task to leave the module's code. */
 	shstk_arch_exit();
+	shstk_tasks_exit();
 }
 
 module_init(shstk_init);

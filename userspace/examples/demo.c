@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The README's demo: what /dev/shstk reports, and the kernel's default
+ * The README's demo: what /dev/shstk reports; the kernel's default
  * shadow-stack sizing that shstk exists to change (a thread with an 8 MiB
- * stack gets an 8 MiB shadow stack). Static, runs in the test guests:
+ * stack gets an 8 MiB shadow stack); a thread given a 64 KiB shadow stack
+ * with SET_CLONE, and one started on a caller-made stack (ALLOC + token),
+ * each reporting its USAGE. Static, runs in the test guests:
  *   tests/vm/run --cet -- userspace/build/demo
  */
 #define _GNU_SOURCE
@@ -66,14 +68,42 @@ static long ss_mapping_kib(void)
 	return kib;
 }
 
+static int dev_fd;
+
+static const char *const origin_names[] = { "none", "kernel", "sized", "token" };
+
+static int __attribute__((noinline)) recurse(int depth)
+{
+	int r;
+
+	if (!depth)
+		return 0;
+	r = recurse(depth - 1);
+	/* Opaque to the compiler: no turning the recursion into a loop. */
+	__asm__ volatile("" : "+r"(r));
+	return r + 1;
+}
+
 static void *report_thread(void *arg)
 {
+	struct shstk_usage u = { .argsz = sizeof(u) };
+
+	/* Some real work: 200 nested calls, 200 return addresses. */
+	recurse(200);
+	if (ioctl(dev_fd, SHSTK_IOC_USAGE, &u)) {
+		perror("SHSTK_IOC_USAGE");
+		return NULL;
+	}
 	printf("  thread with a %zu KiB stack: %ld KiB shadow stack\n",
 	       *(size_t *)arg >> 10, ss_mapping_kib());
+	printf("    USAGE: size %llu KiB, used %llu B, peak %llu B, resident %llu KiB, origin %s\n",
+	       (unsigned long long)u.size >> 10, (unsigned long long)u.used,
+	       (unsigned long long)u.peak, (unsigned long long)u.resident >> 10,
+	       u.origin < 4 ? origin_names[u.origin] : "?");
 	return NULL;
 }
 
-static int thread_demo(void)
+static int run_thread(void)
 {
 	size_t stack_size = 8 << 20;
 	pthread_attr_t attr;
@@ -86,22 +116,58 @@ static int thread_demo(void)
 	return 0;
 }
 
+static int arm(__u64 size, __u64 token)
+{
+	struct shstk_clone c = { .argsz = sizeof(c), .shadow_stack_size = size,
+				 .shadow_stack_token = token };
+
+	if (ioctl(dev_fd, SHSTK_IOC_SET_CLONE, &c)) {
+		perror("SHSTK_IOC_SET_CLONE");
+		return 1;
+	}
+	return 0;
+}
+
+/* Runs with the shadow stack on; never returns (see shstk_cet.h). */
+static int thread_demo(void)
+{
+	struct shstk_alloc a = { .argsz = sizeof(a), .size = 64 << 10,
+				 .flags = SHSTK_ALLOC_TOKEN };
+
+	printf("\nThe kernel's rule (no shstk arming):\n");
+	if (run_thread())
+		return 1;
+
+	printf("\nArmed with SET_CLONE shadow_stack_size = 64 KiB:\n");
+	if (arm(64 << 10, 0) || run_thread())
+		return 1;
+
+	if (ioctl(dev_fd, SHSTK_IOC_ALLOC, &a)) {
+		perror("SHSTK_IOC_ALLOC");
+		return 1;
+	}
+	printf("\nOn a caller-made stack (ALLOC 64 KiB + token at %#llx):\n",
+	       (unsigned long long)a.token);
+	if (arm(0, a.token) || run_thread())
+		return 1;
+	return 0;
+}
+
 int main(void)
 {
-	int fd, hw, status;
+	int hw, status;
 	pid_t pid;
 
-	fd = open(SHSTK_DEVICE, O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
+	dev_fd = open(SHSTK_DEVICE, O_RDWR | O_CLOEXEC);
+	if (dev_fd < 0) {
 		fprintf(stderr, "%s: %s (load the module: insmod shstk.ko)\n", SHSTK_DEVICE,
 			strerror(errno));
 		return 1;
 	}
-	hw = show_info(fd);
+	hw = show_info(dev_fd);
 	if (hw <= 0)
 		return hw < 0;
 
-	printf("\nThe kernel's rule (no shstk arming):\n");
 	fflush(stdout);
 	/*
 	 * This glibc does not enable shadow stacks itself: enable it in a child

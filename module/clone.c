@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * SET_CLONE / GET_CLONE, and what a new thread gets when its creator is
+ * armed. The arch backend calls shstk_clone_alloc() in place of the
+ * kernel's own thread shadow-stack allocation, in the clone's context
+ * (preemptible, the child not yet runnable), so the child's first user
+ * instruction already runs on its final shadow stack:
+ *
+ *   size arming:  the kernel's allocator runs with the armed size instead
+ *                 of the thread's stack size, so it maps that size itself
+ *                 (no transient default-size mapping) and frees it as usual;
+ *   token arming: the token is consumed atomically in the shared mm, the
+ *                 child starts just above it, and the kernel is told the
+ *                 stack is not its own (it never frees it).
+ *
+ * A clone that fails after this ran gives back what it took (the kernel
+ * frees a sized stack itself; shstk_clone_failed() restores the token and
+ * the one-shot arming). Errors are those of the upstream clone3
+ * shadow_stack_token series (v23), reported at arm time and, for a token
+ * that went bad since, at clone time.
+ */
+#include <linux/mm.h>
+#include <linux/sched.h>
+#include <linux/sched/mm.h>
+
+#include "arch.h"
+#include "shstk.h"
+
+#define SHSTK_CLONE_FLAGS (SHSTK_CLONE_PERSIST | SHSTK_CLONE_EXIT_TOKEN)
+
+int shstk_ioc_set_clone(union shstk_ioc_arg *arg)
+{
+	const struct shstk_clone *c = &arg->clone;
+	struct shstk_arming arm = {
+		.flags = c->flags,
+		.size = c->shadow_stack_size,
+		.token = c->shadow_stack_token,
+	};
+	int err;
+
+	if (c->flags & ~SHSTK_CLONE_FLAGS)
+		return -EINVAL;
+	if (!arm.size && !arm.token)
+		return arm.flags ? -EINVAL : shstk_task_set_arming(current, NULL);
+	if (arm.size && arm.token)
+		return -EINVAL;
+	if (!shstk_arch_enabled(current))
+		return -EINVAL;
+	if (arm.size) {
+		if (arm.flags & SHSTK_CLONE_EXIT_TOKEN)
+			return -EINVAL;
+		err = shstk_check_size(arm.size);
+	} else {
+		err = shstk_token_check(current->mm, arm.token);
+	}
+	if (err)
+		return err;
+	return shstk_task_set_arming(current, &arm);
+}
+
+int shstk_ioc_get_clone(union shstk_ioc_arg *arg)
+{
+	struct shstk_clone *c = &arg->clone;
+	struct shstk_arming arm;
+
+	if (c->flags)
+		return -EINVAL;
+	shstk_task_get_arming(current, &arm);
+	c->flags = arm.flags;
+	c->shadow_stack_size = arm.size;
+	c->shadow_stack_token = arm.token;
+	return 0;
+}
+
+/*
+ * Atomic-safe, from the hook: does parent's next thread need shstk? The
+ * hook only asks for a clone that gets a new shadow stack (CLONE_VM
+ * without CLONE_VFORK, parent's shadow stack on); fork and vfork leave the
+ * arming alone.
+ */
+bool shstk_clone_wanted(struct task_struct *parent)
+{
+	return shstk_task_armed(parent);
+}
+
+static unsigned long shstk_clone_token(struct task_struct *child, const struct shstk_arming *arm,
+				       struct shstk_thread_info *ti)
+{
+	unsigned long base;
+	int err;
+
+	err = shstk_token_consume(current->mm, arm->token, &base);
+	if (err)
+		return err;
+	ti->origin = SHSTK_ORIGIN_TOKEN;
+	ti->token = arm->token;
+	ti->base = base;
+	ti->size = shstk_arch_token_ssp(arm->token) - base;
+	ti->exit_token = arm->flags & SHSTK_CLONE_EXIT_TOKEN;
+	shstk_arch_forget_stack(child);
+	return shstk_arch_token_ssp(arm->token);
+}
+
+/*
+ * Instead of the kernel's allocation of child's shadow stack: returns the
+ * child's SSP, or a negative errno that fails the clone.
+ */
+unsigned long shstk_clone_alloc(struct task_struct *child, unsigned long clone_flags,
+				unsigned long stack_size)
+{
+	struct shstk_thread_info ti = {};
+	struct shstk_arming arm;
+	unsigned long ssp;
+	int err;
+
+	if (!shstk_task_take_arming(current, &arm))
+		return shstk_arch_kernel_alloc(child, clone_flags, stack_size);
+
+	if (arm.token) {
+		ssp = shstk_clone_token(child, &arm, &ti);
+	} else {
+		ssp = shstk_arch_kernel_alloc(child, clone_flags, arm.size);
+		ti.origin = SHSTK_ORIGIN_SIZED;
+	}
+	if (IS_ERR_VALUE(ssp))
+		goto fail;
+
+	err = shstk_task_set_thread(child, &ti, &arm);
+	if (err) {
+		/* Undo before failing the clone: the kernel will not run shstk_free(). */
+		if (arm.token)
+			shstk_token_restore(current->mm, arm.token);
+		else
+			shstk_arch_kernel_free(child);
+		ssp = err;
+		goto fail;
+	}
+	return ssp;
+
+fail:
+	shstk_task_rearm(current, &arm);
+	return ssp;
+}
+
+/*
+ * copy_process() failed after shstk_clone_alloc() succeeded, and is
+ * dropping child's shadow stack (current is the parent). The kernel frees
+ * a sized stack itself; a token is given back, and a one-shot arming.
+ */
+void shstk_clone_failed(struct task_struct *child)
+{
+	struct shstk_thread_info ti;
+	struct shstk_arming consumed;
+
+	if (!shstk_task_take_thread(child, &ti, &consumed))
+		return;
+	if (ti.origin == SHSTK_ORIGIN_TOKEN)
+		shstk_token_restore(current->mm, ti.token);
+	if (consumed.size || consumed.token)
+		shstk_task_rearm(current, &consumed);
+}
+
+/*
+ * tsk (current) lets go of its shadow stack: it is exiting, past its last
+ * user instruction, or exec'ing. With SHSTK_CLONE_EXIT_TOKEN the caller's
+ * stack gets a fresh token at the address the thread started from, before
+ * the kernel clears the thread's tid (so pthread_join() returning means
+ * the stack can be reused). An exec also ends the arming: it belonged to
+ * the old program.
+ */
+void shstk_thread_release(struct task_struct *tsk)
+{
+	struct shstk_thread_info ti;
+
+	if (shstk_task_take_thread(tsk, &ti, NULL) && ti.exit_token && tsk->mm)
+		shstk_token_write(tsk->mm, ti.token);
+	if (!(tsk->flags & PF_EXITING))
+		shstk_task_set_arming(tsk, NULL);
+}

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Registration of the ftrace hooks described in hook.h. */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/ftrace.h>
+#include <linux/rcupdate.h>
+#include <linux/string.h>
+
+#include "hook.h"
+
+int shstk_hook_register(struct shstk_hook *hook)
+{
+	char name[KSYM_NAME_LEN];
+	int err;
+
+	hook->ops.func = hook->handler;
+	/* RECURSION: ftrace guards against the handler re-entering itself. */
+	hook->ops.flags = FTRACE_OPS_FL_RECURSION;
+	if (hook->redirects)
+		hook->ops.flags |= FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY;
+
+	/* By name: the functions are not exported, but are ftrace-able. */
+	strscpy(name, hook->name, sizeof(name));
+	err = ftrace_set_filter(&hook->ops, name, strlen(name), 1);
+	if (err) {
+		pr_warn("cannot hook %s (ftrace filter: %d)\n", hook->name, err);
+		return err;
+	}
+	err = register_ftrace_function(&hook->ops);
+	if (err) {
+		/* EBUSY: another IPMODIFY user (a livepatch) holds the function. */
+		pr_warn("cannot hook %s (ftrace: %d)\n", hook->name, err);
+		ftrace_free_filter(&hook->ops);
+		return err;
+	}
+	hook->registered = true;
+	return 0;
+}
+
+void shstk_hook_unregister(struct shstk_hook *hook)
+{
+	if (!hook->registered)
+		return;
+	unregister_ftrace_function(&hook->ops);
+	ftrace_free_filter(&hook->ops);
+	hook->registered = false;
+}
+
+/*
+ * After the hooks are gone, a task may still be between a replacement's
+ * module_put() and its return, or in a handler. Tasks RCU waits until
+ * every task has passed a voluntary schedule or user mode, which neither
+ * place contains.
+ */
+void shstk_hooks_sync(void)
+{
+	synchronize_rcu_tasks();
+}

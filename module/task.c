@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * What shstk knows per thread: its SET_CLONE arming, and for a thread
+ * whose shadow stack shstk chose, where it came from. Records are keyed by
+ * task_struct pointer and dropped when the kernel frees the task_struct
+ * (free_task(), hooked by the arch backend), which covers normal exits and
+ * failed forks alike, so a pointer is never reused while it has a record.
+ *
+ * Lookups from hook handlers run under RCU in atomic context; changes take
+ * shstk_tasks_lock with interrupts off, since free_task() may run from an
+ * RCU callback.
+ */
+#include <linux/hashtable.h>
+#include <linux/rculist.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+
+#include "shstk.h"
+
+struct shstk_task {
+	struct hlist_node node;
+	struct rcu_head rcu;
+	struct task_struct *task;
+	struct shstk_arming arm;	/* all zero: not armed */
+	struct shstk_thread_info thread;
+	/* The one-shot arming this thread consumed, for a fork that fails. */
+	struct shstk_arming consumed;
+};
+
+static DEFINE_HASHTABLE(shstk_tasks, 10);
+static DEFINE_SPINLOCK(shstk_tasks_lock);
+
+static struct shstk_task *shstk_task_find(struct task_struct *t)
+{
+	struct shstk_task *rec;
+
+	hash_for_each_possible_rcu(shstk_tasks, rec, node, (unsigned long)t,
+				   lockdep_is_held(&shstk_tasks_lock))
+		if (rec->task == t)
+			return rec;
+	return NULL;
+}
+
+/* Under the lock: t's record, made from *spare if there is none yet. */
+static struct shstk_task *shstk_task_get(struct task_struct *t, struct shstk_task **spare)
+{
+	struct shstk_task *rec = shstk_task_find(t);
+
+	if (rec || !*spare)
+		return rec;
+	rec = *spare;
+	*spare = NULL;
+	rec->task = t;
+	hash_add_rcu(shstk_tasks, &rec->node, (unsigned long)t);
+	return rec;
+}
+
+static bool shstk_arming_empty(const struct shstk_arming *arm)
+{
+	return !arm->size && !arm->token;
+}
+
+/* A record with nothing left to say goes away. */
+static void shstk_task_drop_if_empty(struct shstk_task *rec)
+{
+	if (shstk_arming_empty(&rec->arm) && !rec->thread.origin &&
+	    shstk_arming_empty(&rec->consumed)) {
+		hash_del_rcu(&rec->node);
+		kfree_rcu(rec, rcu);
+	}
+}
+
+int shstk_tasks_init(void)
+{
+	hash_init(shstk_tasks);
+	return 0;
+}
+
+void shstk_tasks_exit(void)
+{
+	struct shstk_task *rec;
+	struct hlist_node *tmp;
+	unsigned long flags;
+	int bkt;
+
+	spin_lock_irqsave(&shstk_tasks_lock, flags);
+	hash_for_each_safe(shstk_tasks, bkt, tmp, rec, node) {
+		hash_del_rcu(&rec->node);
+		kfree_rcu(rec, rcu);
+	}
+	spin_unlock_irqrestore(&shstk_tasks_lock, flags);
+	/* The kfree_rcu() callbacks must run before the module text goes. */
+	rcu_barrier();
+}
+
+/* Atomic-safe: whether t has a record at all (hooks check this first). */
+bool shstk_task_known(struct task_struct *t)
+{
+	bool known;
+
+	rcu_read_lock();
+	known = shstk_task_find(t);
+	rcu_read_unlock();
+	return known;
+}
+
+/* Atomic-safe: whether t's next clone is armed. */
+bool shstk_task_armed(struct task_struct *t)
+{
+	struct shstk_task *rec;
+	bool armed;
+
+	rcu_read_lock();
+	rec = shstk_task_find(t);
+	armed = rec && !shstk_arming_empty(&rec->arm);
+	rcu_read_unlock();
+	return armed;
+}
+
+/* Arm (arm != NULL) or disarm t. */
+int shstk_task_set_arming(struct task_struct *t, const struct shstk_arming *arm)
+{
+	struct shstk_task *spare = NULL, *rec;
+	unsigned long flags;
+
+	if (arm) {
+		spare = kzalloc(sizeof(*spare), GFP_KERNEL);
+		if (!spare)
+			return -ENOMEM;
+	}
+	spin_lock_irqsave(&shstk_tasks_lock, flags);
+	rec = shstk_task_get(t, &spare);
+	if (rec) {
+		if (arm) {
+			rec->arm = *arm;
+		} else {
+			memset(&rec->arm, 0, sizeof(rec->arm));
+			shstk_task_drop_if_empty(rec);
+		}
+	}
+	spin_unlock_irqrestore(&shstk_tasks_lock, flags);
+	kfree(spare);
+	return 0;
+}
+
+void shstk_task_get_arming(struct task_struct *t, struct shstk_arming *arm)
+{
+	struct shstk_task *rec;
+	unsigned long flags;
+
+	memset(arm, 0, sizeof(*arm));
+	spin_lock_irqsave(&shstk_tasks_lock, flags);
+	rec = shstk_task_find(t);
+	if (rec)
+		*arm = rec->arm;
+	spin_unlock_irqrestore(&shstk_tasks_lock, flags);
+}
+
+/*
+ * Take the arming for one clone: a one-shot arming is used up here (and
+ * given back with shstk_task_rearm() if the clone fails), a persistent one
+ * stays. False when t is not armed.
+ */
+bool shstk_task_take_arming(struct task_struct *t, struct shstk_arming *arm)
+{
+	struct shstk_task *rec;
+	unsigned long flags;
+	bool armed = false;
+
+	spin_lock_irqsave(&shstk_tasks_lock, flags);
+	rec = shstk_task_find(t);
+	if (rec && !shstk_arming_empty(&rec->arm)) {
+		*arm = rec->arm;
+		armed = true;
+		if (!(arm->flags & SHSTK_CLONE_PERSIST)) {
+			memset(&rec->arm, 0, sizeof(rec->arm));
+			shstk_task_drop_if_empty(rec);
+		}
+	}
+	spin_unlock_irqrestore(&shstk_tasks_lock, flags);
+	return armed;
+}
+
+/* Give a one-shot arming back after a failed clone, unless t re-armed. */
+void shstk_task_rearm(struct task_struct *t, const struct shstk_arming *arm)
+{
+	if (arm->flags & SHSTK_CLONE_PERSIST || shstk_task_armed(t))
+		return;
+	shstk_task_set_arming(t, arm);
+}
+
+/* Record where t's shadow stack came from (t is a new thread). */
+int shstk_task_set_thread(struct task_struct *t, const struct shstk_thread_info *ti,
+			  const struct shstk_arming *consumed)
+{
+	struct shstk_task *spare, *rec;
+	unsigned long flags;
+
+	spare = kzalloc(sizeof(*spare), GFP_KERNEL);
+	if (!spare)
+		return -ENOMEM;
+	spin_lock_irqsave(&shstk_tasks_lock, flags);
+	rec = shstk_task_get(t, &spare);
+	rec->thread = *ti;
+	if (consumed && !(consumed->flags & SHSTK_CLONE_PERSIST))
+		rec->consumed = *consumed;
+	spin_unlock_irqrestore(&shstk_tasks_lock, flags);
+	kfree(spare);
+	return 0;
+}
+
+bool shstk_task_get_thread(struct task_struct *t, struct shstk_thread_info *ti)
+{
+	struct shstk_task *rec;
+	unsigned long flags;
+	bool found = false;
+
+	spin_lock_irqsave(&shstk_tasks_lock, flags);
+	rec = shstk_task_find(t);
+	if (rec && rec->thread.origin) {
+		*ti = rec->thread;
+		found = true;
+	}
+	spin_unlock_irqrestore(&shstk_tasks_lock, flags);
+	return found;
+}
+
+/*
+ * Take t's shadow-stack record (and the arming its clone consumed): the
+ * thread lets go of its shadow stack, at exit or exec or a failed fork.
+ */
+bool shstk_task_take_thread(struct task_struct *t, struct shstk_thread_info *ti,
+			    struct shstk_arming *consumed)
+{
+	struct shstk_task *rec;
+	unsigned long flags;
+	bool found = false;
+
+	spin_lock_irqsave(&shstk_tasks_lock, flags);
+	rec = shstk_task_find(t);
+	if (rec && rec->thread.origin) {
+		*ti = rec->thread;
+		if (consumed)
+			*consumed = rec->consumed;
+		memset(&rec->thread, 0, sizeof(rec->thread));
+		memset(&rec->consumed, 0, sizeof(rec->consumed));
+		shstk_task_drop_if_empty(rec);
+		found = true;
+	}
+	spin_unlock_irqrestore(&shstk_tasks_lock, flags);
+	return found;
+}
+
+/* t's task_struct is being freed: called for every task, so lockless first. */
+void shstk_task_forget(struct task_struct *t)
+{
+	struct shstk_task *rec;
+	unsigned long flags;
+
+	if (!shstk_task_known(t))
+		return;
+	spin_lock_irqsave(&shstk_tasks_lock, flags);
+	rec = shstk_task_find(t);
+	if (rec) {
+		hash_del_rcu(&rec->node);
+		kfree_rcu(rec, rcu);
+	}
+	spin_unlock_irqrestore(&shstk_tasks_lock, flags);
+}

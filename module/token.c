@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Restore tokens in an address space, as the upstream clone3
+ * shadow_stack_token series (v23) handles them: a token must sit in a
+ * writable shadow-stack mapping (else EFAULT), be 8-byte aligned and hold
+ * the arch's token value for its address (else EINVAL). Consuming it is
+ * one compare-and-exchange on the pinned page, so of two clones racing for
+ * one token exactly one wins.
+ *
+ * Shadow-stack memory is not writable through normal user accesses; like
+ * ptrace, the module writes it through get_user_pages_remote() with
+ * FOLL_FORCE, which mm/gup.c allows for private shadow-stack mappings.
+ */
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/mmap_lock.h>
+
+#include "arch.h"
+#include "shstk.h"
+
+enum shstk_token_op {
+	SHSTK_TOKEN_CHECK,	/* the token is there */
+	SHSTK_TOKEN_CONSUME,	/* token -> 0, atomically */
+	SHSTK_TOKEN_RESTORE,	/* 0 -> token, atomically (undo a consume) */
+	SHSTK_TOKEN_WRITE,	/* whatever is there -> token */
+};
+
+static int shstk_token_op(struct mm_struct *mm, unsigned long addr, enum shstk_token_op op,
+			  unsigned long *stack_base)
+{
+	unsigned int gup_flags = FOLL_FORCE;
+	u64 token = shstk_arch_token_value(addr);
+	struct vm_area_struct *vma;
+	struct page *page;
+	u64 *slot;
+	int err = 0;
+	long got;
+
+	if (!IS_ALIGNED(addr, 8))
+		return -EINVAL;
+	if (op != SHSTK_TOKEN_CHECK)
+		gup_flags |= FOLL_WRITE;
+
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	vma = find_vma(mm, addr);
+	if (!vma || addr < vma->vm_start ||
+	    (vma->vm_flags & (VM_SHADOW_STACK | VM_WRITE)) != (VM_SHADOW_STACK | VM_WRITE)) {
+		err = -EFAULT;
+		goto out_unlock;
+	}
+	if (stack_base)
+		*stack_base = vma->vm_start;
+
+	got = get_user_pages_remote(mm, addr, 1, gup_flags, &page, NULL);
+	if (got != 1) {
+		err = got < 0 ? got : -EFAULT;
+		goto out_unlock;
+	}
+
+	slot = kmap_local_page(page) + offset_in_page(addr);
+	switch (op) {
+	case SHSTK_TOKEN_CHECK:
+		if (READ_ONCE(*slot) != token)
+			err = -EINVAL;
+		break;
+	case SHSTK_TOKEN_CONSUME:
+		if (cmpxchg64(slot, token, 0) != token)
+			err = -EINVAL;
+		break;
+	case SHSTK_TOKEN_RESTORE:
+		if (cmpxchg64(slot, 0, token) != 0)
+			err = -EBUSY;
+		break;
+	case SHSTK_TOKEN_WRITE:
+		WRITE_ONCE(*slot, token);
+		break;
+	}
+	kunmap_local(slot);
+	if (op != SHSTK_TOKEN_CHECK && !err)
+		set_page_dirty_lock(page);
+	put_page(page);
+out_unlock:
+	mmap_read_unlock(mm);
+	return err;
+}
+
+/* At arm time: is there a valid token at addr? */
+int shstk_token_check(struct mm_struct *mm, unsigned long addr)
+{
+	return shstk_token_op(mm, addr, SHSTK_TOKEN_CHECK, NULL);
+}
+
+/* At clone time: take the token; *stack_base is its mapping's start. */
+int shstk_token_consume(struct mm_struct *mm, unsigned long addr, unsigned long *stack_base)
+{
+	return shstk_token_op(mm, addr, SHSTK_TOKEN_CONSUME, stack_base);
+}
+
+/* A clone that consumed the token failed later: put it back. */
+int shstk_token_restore(struct mm_struct *mm, unsigned long addr)
+{
+	return shstk_token_op(mm, addr, SHSTK_TOKEN_RESTORE, NULL);
+}
+
+/* The thread that used the stack is gone: make the stack reusable. */
+int shstk_token_write(struct mm_struct *mm, unsigned long addr)
+{
+	return shstk_token_op(mm, addr, SHSTK_TOKEN_WRITE, NULL);
+}
