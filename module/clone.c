@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * SET_CLONE / GET_CLONE, and what a new thread gets when its creator is
- * armed. The arch backend calls shstk_clone_alloc() in place of the
+ * armed or a policy applies (policy.c). The arch backend calls shstk_clone_alloc() in place of the
  * kernel's own thread shadow-stack allocation, in the clone's context
  * (preemptible, the child not yet runnable), so the child's first user
  * instruction already runs on its final shadow stack:
@@ -80,7 +80,7 @@ int shstk_ioc_get_clone(union shstk_ioc_arg *arg)
  */
 bool shstk_clone_wanted(struct task_struct *parent)
 {
-	return shstk_task_armed(parent);
+	return shstk_task_armed(parent) || shstk_policy_active(parent);
 }
 
 static unsigned long shstk_clone_token(struct task_struct *child, const struct shstk_arming *arm,
@@ -113,8 +113,14 @@ unsigned long shstk_clone_alloc(struct task_struct *child, unsigned long clone_f
 	unsigned long ssp;
 	int err;
 
-	if (!shstk_task_take_arming(current, &arm))
-		return shstk_arch_kernel_alloc(child, clone_flags, stack_size);
+	if (!shstk_task_take_arming(current, &arm)) {
+		/* Not armed: the process policy or the system default, if any. */
+		memset(&arm, 0, sizeof(arm));
+		arm.size = shstk_policy_size(current, stack_size);
+		if (!arm.size)
+			return shstk_arch_kernel_alloc(child, clone_flags, stack_size);
+		arm.flags = SHSTK_CLONE_PERSIST;	/* nothing to give back on failure */
+	}
 
 	if (arm.token) {
 		ssp = shstk_clone_token(child, &arm, &ti);

@@ -56,3 +56,38 @@ void shstk_hooks_sync(void)
 {
 	synchronize_rcu_tasks();
 }
+
+static void shstk_tracepoint_match(struct tracepoint *tp, void *priv)
+{
+	struct shstk_tracepoint *t = priv;
+
+	if (!strcmp(tp->name, t->name))
+		t->tp = tp;
+}
+
+int shstk_tracepoint_register(struct shstk_tracepoint *t)
+{
+	int err;
+
+	for_each_kernel_tracepoint(shstk_tracepoint_match, t);
+	if (!t->tp) {
+		pr_warn("no tracepoint %s\n", t->name);
+		return -ENOENT;
+	}
+	err = tracepoint_probe_register(t->tp, t->probe, NULL);
+	if (err) {
+		pr_warn("cannot probe tracepoint %s: %d\n", t->name, err);
+		t->tp = NULL;
+	}
+	return err;
+}
+
+void shstk_tracepoint_unregister(struct shstk_tracepoint *t)
+{
+	if (!t->tp)
+		return;
+	tracepoint_probe_unregister(t->tp, t->probe, NULL);
+	t->tp = NULL;
+	/* No probe may still run when the module text goes. */
+	tracepoint_synchronize_unregister();
+}

@@ -14,6 +14,7 @@
 
 #include <linux/ftrace.h>
 #include <linux/module.h>
+#include <linux/tracepoint.h>
 
 struct shstk_hook {
 	const char *name;		/* the kernel function */
@@ -49,5 +50,15 @@ static inline void shstk_hook_done(void)
 
 /* Unload: wait until no task can still run in a replacement or handler. */
 void shstk_hooks_sync(void);
+
+/* Probes on kernel tracepoints, found by name (their symbols are not exported). */
+struct shstk_tracepoint {
+	const char *name;
+	void *probe;
+	struct tracepoint *tp;
+};
+
+int shstk_tracepoint_register(struct shstk_tracepoint *t);
+void shstk_tracepoint_unregister(struct shstk_tracepoint *t);
 
 #endif /* SHSTK_HOOK_H */

@@ -42,7 +42,7 @@ static int shstk_ioc_info(union shstk_ioc_arg *arg)
 	info->features = shstk_features;
 	info->min_size = SHSTK_MIN_SIZE;
 	info->max_size = SHSTK_MAX_SIZE;
-	info->default_size = 0;
+	info->default_size = shstk_policy_default_size();
 	return 0;
 }
 
@@ -65,6 +65,10 @@ static const struct shstk_ioc shstk_iocs[] = {
 		  SHSTK_FEAT_CLONE_SIZE, true, shstk_ioc_get_clone, NULL),
 	SHSTK_IOC(SHSTK_IOC_USAGE, struct shstk_usage, SHSTK_USAGE_SIZE_VER1,
 		  SHSTK_FEAT_USAGE, true, shstk_ioc_usage, NULL),
+	SHSTK_IOC(SHSTK_IOC_SET_POLICY, struct shstk_policy, SHSTK_POLICY_SIZE_VER1,
+		  SHSTK_FEAT_POLICY, false, shstk_ioc_set_policy, NULL),
+	SHSTK_IOC(SHSTK_IOC_GET_POLICY, struct shstk_policy, SHSTK_POLICY_SIZE_VER1,
+		  SHSTK_FEAT_POLICY, true, shstk_ioc_get_policy, NULL),
 };
 
 static const struct shstk_ioc *shstk_ioc_find(unsigned int cmd)

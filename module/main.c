@@ -47,10 +47,14 @@ static int __init shstk_init(void)
 	err = shstk_arch_init(&shstk_features);
 	if (err)
 		return err;
+	/* Policies size threads through the clone hook. */
+	if ((shstk_features & SHSTK_FEAT_CLONE_SIZE) && shstk_policy_init())
+		shstk_features |= SHSTK_FEAT_POLICY;
 
 	/* Last: from here on userspace can reach the module. */
 	err = misc_register(&shstk_miscdev);
 	if (err) {
+		shstk_policy_exit_all();
 		shstk_arch_exit();
 		shstk_tasks_exit();
 		return err;
@@ -65,6 +69,7 @@ static int __init shstk_init(void)
 static void __exit shstk_exit(void)
 {
 	misc_deregister(&shstk_miscdev);
+	shstk_policy_exit_all();
 	/* Unhooks and waits for every task to leave the module's code. */
 	shstk_arch_exit();
 	shstk_tasks_exit();

@@ -54,6 +54,15 @@ unsigned long shstk_clone_alloc(struct task_struct *child, unsigned long clone_f
 void shstk_clone_failed(struct task_struct *child);
 void shstk_thread_release(struct task_struct *tsk);
 
+/* policy.c: process policies and the system default */
+bool shstk_policy_init(void);
+void shstk_policy_exit_all(void);
+int shstk_ioc_set_policy(union shstk_ioc_arg *arg);
+int shstk_ioc_get_policy(union shstk_ioc_arg *arg);
+bool shstk_policy_active(struct task_struct *t);
+u64 shstk_policy_size(struct task_struct *t, unsigned long stack_size);
+u64 shstk_policy_default_size(void);
+
 /* usage.c */
 int shstk_ioc_usage(union shstk_ioc_arg *arg);
 

@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Sizing policies: what a new thread gets when its creator did not arm
+ * SET_CLONE. Precedence: SET_CLONE arming > the process's policy > the
+ * system default (module parameters) > the kernel's own rule.
+ *
+ * A process policy belongs to the thread group: it is keyed by
+ * signal_struct, which all threads share and which execve keeps, so a
+ * launcher can set it and exec the program. fork() children get a copy
+ * when SHSTK_POLICY_INHERIT is set (tracepoint task_newtask, past the
+ * point where copy_process() can fail). The policy is dropped when the
+ * last thread exits (tracepoint sched_process_exit with signal->live 0),
+ * before the signal_struct can be freed and its address reused.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/hashtable.h>
+#include <linux/log2.h>
+#include <linux/moduleparam.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/seqlock.h>
+#include <linux/slab.h>
+
+#include "hook.h"
+#include "shstk.h"
+
+#define SHSTK_POLICY_FLAGS	SHSTK_POLICY_INHERIT
+#define SHSTK_RATIO_MAX		64
+
+struct shstk_rule {
+	u32 mode;		/* SHSTK_POLICY_* */
+	u32 flags;		/* SHSTK_POLICY_INHERIT (process policies) */
+	u64 size;		/* FIXED */
+	u32 ratio;		/* RATIO */
+	u64 min_size, max_size;	/* RATIO clamp */
+};
+
+/* The system default, from the module parameters. */
+static DEFINE_SEQLOCK(shstk_sys_lock);
+static struct shstk_rule shstk_sys_rule = {
+	.mode = SHSTK_POLICY_KERNEL,
+	.min_size = SHSTK_MIN_SIZE,
+	.max_size = SHSTK_MAX_SIZE,
+};
+
+struct shstk_proc_policy {
+	struct hlist_node node;
+	struct rcu_head rcu;
+	struct signal_struct *sig;
+	struct shstk_rule rule;
+};
+
+static DEFINE_HASHTABLE(shstk_policies, 8);
+static DEFINE_SPINLOCK(shstk_policies_lock);
+
+static struct shstk_proc_policy *shstk_policy_find(struct signal_struct *sig)
+{
+	struct shstk_proc_policy *pp;
+
+	hash_for_each_possible_rcu(shstk_policies, pp, node, (unsigned long)sig,
+				   lockdep_is_held(&shstk_policies_lock))
+		if (pp->sig == sig)
+			return pp;
+	return NULL;
+}
+
+static struct shstk_rule shstk_sys_rule_read(void)
+{
+	struct shstk_rule rule;
+	unsigned int seq;
+
+	do {
+		seq = read_seqbegin(&shstk_sys_lock);
+		rule = shstk_sys_rule;
+	} while (read_seqretry(&shstk_sys_lock, seq));
+	return rule;
+}
+
+/* The rule that sizes t's new threads, process policy first. */
+static struct shstk_rule shstk_effective_rule(struct task_struct *t)
+{
+	struct shstk_proc_policy *pp;
+	struct shstk_rule rule;
+
+	rcu_read_lock();
+	pp = shstk_policy_find(t->signal);
+	if (pp)
+		rule = pp->rule;
+	rcu_read_unlock();
+	return pp ? rule : shstk_sys_rule_read();
+}
+
+/* Atomic-safe, from the clone hook: may a policy change t's next thread? */
+bool shstk_policy_active(struct task_struct *t)
+{
+	return shstk_effective_rule(t).mode != SHSTK_POLICY_KERNEL;
+}
+
+/* Size for a thread of t's process with stack_size, 0 = the kernel's rule. */
+u64 shstk_policy_size(struct task_struct *t, unsigned long stack_size)
+{
+	struct shstk_rule rule = shstk_effective_rule(t);
+	u64 base;
+
+	switch (rule.mode) {
+	case SHSTK_POLICY_FIXED:
+		return rule.size;
+	case SHSTK_POLICY_RATIO:
+		/* No stack size given: a ratio of what the kernel would have made. */
+		base = stack_size ?: min_t(u64, rlimit(RLIMIT_STACK), SZ_4G);
+		return clamp_t(u64, ALIGN(base / rule.ratio, 8), rule.min_size, rule.max_size);
+	default:
+		return 0;
+	}
+}
+
+u64 shstk_policy_default_size(void)
+{
+	struct shstk_rule rule = shstk_sys_rule_read();
+
+	return rule.mode == SHSTK_POLICY_FIXED ? rule.size : 0;
+}
+
+static bool shstk_ratio_valid(u32 ratio)
+{
+	return ratio && ratio <= SHSTK_RATIO_MAX && is_power_of_2(ratio);
+}
+
+/* SET_POLICY's rules; fills in a RATIO clamp left at 0. */
+static int shstk_rule_check(struct shstk_rule *rule)
+{
+	switch (rule->mode) {
+	case SHSTK_POLICY_KERNEL:
+		if (rule->size || rule->ratio || rule->min_size || rule->max_size)
+			return -EINVAL;
+		return 0;
+	case SHSTK_POLICY_FIXED:
+		if (rule->ratio || rule->min_size || rule->max_size)
+			return -EINVAL;
+		return shstk_check_size(rule->size);
+	case SHSTK_POLICY_RATIO:
+		if (rule->size || !shstk_ratio_valid(rule->ratio))
+			return -EINVAL;
+		rule->min_size = rule->min_size ?: SHSTK_MIN_SIZE;
+		rule->max_size = rule->max_size ?: SHSTK_MAX_SIZE;
+		if (shstk_check_size(rule->min_size) || shstk_check_size(rule->max_size) ||
+		    rule->min_size > rule->max_size)
+			return -EINVAL;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+/*
+ * Set sig's policy; -ESRCH if its last thread is already gone. Readers
+ * copy the rule under RCU, so a policy is replaced, never edited in place.
+ */
+static int shstk_policy_set(struct signal_struct *sig, const struct shstk_rule *rule)
+{
+	struct shstk_proc_policy *old, *pp;
+	unsigned long flags;
+	int err = 0;
+
+	pp = kzalloc(sizeof(*pp), GFP_KERNEL);
+	if (!pp)
+		return -ENOMEM;
+	pp->sig = sig;
+	pp->rule = *rule;
+
+	spin_lock_irqsave(&shstk_policies_lock, flags);
+	/* Checked under the lock the exit probe takes: see the top comment. */
+	if (!atomic_read(&sig->live)) {
+		err = -ESRCH;
+	} else {
+		old = shstk_policy_find(sig);
+		if (old) {
+			hlist_replace_rcu(&old->node, &pp->node);
+			kfree_rcu(old, rcu);
+		} else {
+			hash_add_rcu(shstk_policies, &pp->node, (unsigned long)sig);
+		}
+		pp = NULL;
+	}
+	spin_unlock_irqrestore(&shstk_policies_lock, flags);
+	kfree(pp);
+	return err;
+}
+
+static void shstk_policy_drop(struct signal_struct *sig)
+{
+	struct shstk_proc_policy *pp;
+	unsigned long flags;
+
+	spin_lock_irqsave(&shstk_policies_lock, flags);
+	pp = shstk_policy_find(sig);
+	if (pp) {
+		hash_del_rcu(&pp->node);
+		kfree_rcu(pp, rcu);
+	}
+	spin_unlock_irqrestore(&shstk_policies_lock, flags);
+}
+
+static void shstk_rule_to_user(const struct shstk_rule *rule, struct shstk_policy *p)
+{
+	p->flags = rule->flags;
+	p->mode = rule->mode;
+	p->size = rule->size;
+	p->ratio = rule->ratio;
+	p->min_size = rule->mode == SHSTK_POLICY_RATIO ? rule->min_size : 0;
+	p->max_size = rule->mode == SHSTK_POLICY_RATIO ? rule->max_size : 0;
+}
+
+int shstk_ioc_set_policy(union shstk_ioc_arg *arg)
+{
+	const struct shstk_policy *p = &arg->policy;
+	struct shstk_rule rule = {
+		.mode = p->mode,
+		.flags = p->flags,
+		.size = p->size,
+		.ratio = p->ratio,
+		.min_size = p->min_size,
+		.max_size = p->max_size,
+	};
+	struct task_struct *task;
+	int err;
+
+	if (p->flags & ~SHSTK_POLICY_FLAGS || p->reserved)
+		return -EINVAL;
+	err = shstk_rule_check(&rule);
+	if (err)
+		return err;
+	task = shstk_get_target_thread(p->pid);
+	if (IS_ERR(task))
+		return PTR_ERR(task);
+	err = shstk_policy_set(task->signal, &rule);
+	put_task_struct(task);
+	return err;
+}
+
+/* A process without a policy of its own reports the system default. */
+int shstk_ioc_get_policy(union shstk_ioc_arg *arg)
+{
+	struct shstk_policy *p = &arg->policy;
+	struct task_struct *task;
+	struct shstk_rule rule;
+
+	if (p->flags || p->reserved)
+		return -EINVAL;
+	task = shstk_get_target_thread(p->pid);
+	if (IS_ERR(task))
+		return PTR_ERR(task);
+	rule = shstk_effective_rule(task);
+	put_task_struct(task);
+	shstk_rule_to_user(&rule, p);
+	return 0;
+}
+
+/* fork(): a child process gets a copy of an inheritable policy. */
+static void shstk_policy_newtask(void *data, struct task_struct *task, unsigned long clone_flags)
+{
+	struct shstk_proc_policy *parent, *child;
+	unsigned long flags;
+
+	if (clone_flags & CLONE_THREAD)
+		return;
+	rcu_read_lock();
+	parent = shstk_policy_find(current->signal);
+	if (!parent || !(parent->rule.flags & SHSTK_POLICY_INHERIT)) {
+		rcu_read_unlock();
+		return;
+	}
+	/* Tracepoint context: no sleeping allocation. */
+	child = kzalloc(sizeof(*child), GFP_ATOMIC | __GFP_NOWARN);
+	if (child) {
+		child->sig = task->signal;
+		child->rule = parent->rule;
+	}
+	rcu_read_unlock();
+	if (!child) {
+		pr_warn_ratelimited("out of memory: pid %d does not inherit its policy\n",
+				    task_pid_nr(task));
+		return;
+	}
+	spin_lock_irqsave(&shstk_policies_lock, flags);
+	hash_add_rcu(shstk_policies, &child->node, (unsigned long)child->sig);
+	spin_unlock_irqrestore(&shstk_policies_lock, flags);
+}
+
+/* The last thread of a process is exiting: no thread can be made any more. */
+static void shstk_policy_exit(void *data, struct task_struct *task)
+{
+	if (atomic_read(&task->signal->live))
+		return;
+	rcu_read_lock();
+	if (!shstk_policy_find(task->signal)) {
+		rcu_read_unlock();
+		return;
+	}
+	rcu_read_unlock();
+	shstk_policy_drop(task->signal);
+}
+
+static struct shstk_tracepoint shstk_policy_tracepoints[] = {
+	{ .name = "task_newtask", .probe = shstk_policy_newtask },
+	{ .name = "sched_process_exit", .probe = shstk_policy_exit },
+};
+
+static void shstk_policies_clear(void)
+{
+	struct shstk_proc_policy *pp;
+	struct hlist_node *tmp;
+	unsigned long flags;
+	int bkt;
+
+	spin_lock_irqsave(&shstk_policies_lock, flags);
+	hash_for_each_safe(shstk_policies, bkt, tmp, pp, node) {
+		hash_del_rcu(&pp->node);
+		kfree_rcu(pp, rcu);
+	}
+	spin_unlock_irqrestore(&shstk_policies_lock, flags);
+}
+
+/* Returns whether process policies work (SHSTK_FEAT_POLICY). */
+bool shstk_policy_init(void)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(shstk_policy_tracepoints); i++) {
+		if (shstk_tracepoint_register(&shstk_policy_tracepoints[i])) {
+			while (i--)
+				shstk_tracepoint_unregister(&shstk_policy_tracepoints[i]);
+			return false;
+		}
+	}
+	return true;
+}
+
+void shstk_policy_exit_all(void)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(shstk_policy_tracepoints); i++)
+		shstk_tracepoint_unregister(&shstk_policy_tracepoints[i]);
+	shstk_policies_clear();
+}
+
+/*
+ * Module parameters: the system default. default_size (bytes, K/M/G
+ * suffixes) makes it FIXED, default_ratio RATIO within [min_size,
+ * max_size]; both 0 is the kernel's rule. A write that would make the
+ * rule invalid (a bad size, both set, min above max) is EINVAL and the old
+ * values stay.
+ */
+enum shstk_param { SHSTK_PARAM_SIZE, SHSTK_PARAM_RATIO, SHSTK_PARAM_MIN, SHSTK_PARAM_MAX };
+
+static u64 *shstk_param_field(struct shstk_rule *rule, enum shstk_param which)
+{
+	switch (which) {
+	case SHSTK_PARAM_SIZE:
+		return &rule->size;
+	case SHSTK_PARAM_MIN:
+		return &rule->min_size;
+	case SHSTK_PARAM_MAX:
+		return &rule->max_size;
+	default:
+		return NULL;
+	}
+}
+
+static int shstk_param_set(const char *val, const struct kernel_param *kp)
+{
+	enum shstk_param which = *(const enum shstk_param *)kp->arg;
+	struct shstk_rule rule;
+	unsigned long long v;
+	char *end;
+	int err = 0;
+
+	v = memparse(val, &end);
+	if (end == val || (*end && *end != '\n'))
+		return -EINVAL;
+
+	write_seqlock(&shstk_sys_lock);
+	rule = shstk_sys_rule;
+	if (which == SHSTK_PARAM_RATIO) {
+		if (v > U32_MAX || (v && !shstk_ratio_valid(v)))
+			err = -EINVAL;
+		rule.ratio = v;
+	} else {
+		*shstk_param_field(&rule, which) = v;
+	}
+	if (rule.size && rule.ratio)
+		err = -EINVAL;	/* one rule at a time */
+	if ((rule.size && shstk_check_size(rule.size)) || shstk_check_size(rule.min_size) ||
+	    shstk_check_size(rule.max_size) || rule.min_size > rule.max_size)
+		err = -EINVAL;
+	if (!err) {
+		rule.mode = rule.size ? SHSTK_POLICY_FIXED :
+			    rule.ratio ? SHSTK_POLICY_RATIO : SHSTK_POLICY_KERNEL;
+		shstk_sys_rule = rule;
+	}
+	write_sequnlock(&shstk_sys_lock);
+	return err;
+}
+
+static int shstk_param_get(char *buf, const struct kernel_param *kp)
+{
+	enum shstk_param which = *(const enum shstk_param *)kp->arg;
+	struct shstk_rule rule = shstk_sys_rule_read();
+
+	if (which == SHSTK_PARAM_RATIO)
+		return scnprintf(buf, PAGE_SIZE, "%u\n", rule.ratio);
+	return scnprintf(buf, PAGE_SIZE, "%llu\n", *shstk_param_field(&rule, which));
+}
+
+static const struct kernel_param_ops shstk_param_ops = {
+	.set = shstk_param_set,
+	.get = shstk_param_get,
+};
+
+static enum shstk_param shstk_param_size = SHSTK_PARAM_SIZE;
+static enum shstk_param shstk_param_ratio = SHSTK_PARAM_RATIO;
+static enum shstk_param shstk_param_min = SHSTK_PARAM_MIN;
+static enum shstk_param shstk_param_max = SHSTK_PARAM_MAX;
+
+module_param_cb(default_size, &shstk_param_ops, &shstk_param_size, 0644);
+MODULE_PARM_DESC(default_size, "System default: shadow-stack size of new threads (bytes, K/M/G), 0 = not fixed");
+module_param_cb(default_ratio, &shstk_param_ops, &shstk_param_ratio, 0644);
+MODULE_PARM_DESC(default_ratio, "System default: thread stack size / this (power of two 1..64), 0 = off");
+module_param_cb(min_size, &shstk_param_ops, &shstk_param_min, 0644);
+MODULE_PARM_DESC(min_size, "Lower clamp of default_ratio sizes (bytes)");
+module_param_cb(max_size, &shstk_param_ops, &shstk_param_max, 0644);
+MODULE_PARM_DESC(max_size, "Upper clamp of default_ratio sizes (bytes)");

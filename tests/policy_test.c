@@ -1,0 +1,450 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * SET_POLICY / GET_POLICY and the system default (module parameters):
+ * what a new thread gets when its creator did not arm SET_CLONE.
+ * Precedence: SET_CLONE arming > process policy > system default > the
+ * kernel's rule.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sys/resource.h>
+
+#include "kselftest_harness.h"
+#include "lib/cet.h"
+#include "lib/ioc.h"
+#include "lib/proc.h"
+#include "lib/require.h"
+
+#define PARAMS "/sys/module/shstk/parameters/"
+#define KIB(x) ((uint64_t)(x) << 10)
+#define MIB(x) ((uint64_t)(x) << 20)
+
+static int set_policy(pid_t pid, uint32_t mode, uint32_t flags, uint64_t size, uint32_t ratio,
+		      uint64_t min, uint64_t max)
+{
+	struct shstk_policy p = {
+		.argsz = sizeof(p), .flags = flags, .pid = pid, .mode = mode, .size = size,
+		.ratio = ratio, .min_size = min, .max_size = max,
+	};
+	int fd = shstk_dev_open(), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = shstk_ioc(fd, SHSTK_IOC_SET_POLICY, &p);
+	close(fd);
+	return ret;
+}
+
+static int get_policy(pid_t pid, struct shstk_policy *p)
+{
+	int fd = shstk_dev_open(), ret;
+
+	if (fd < 0)
+		return -errno;
+	*p = (struct shstk_policy){ .argsz = sizeof(*p), .pid = pid };
+	ret = shstk_ioc(fd, SHSTK_IOC_GET_POLICY, p);
+	close(fd);
+	return ret;
+}
+
+/* Write a module parameter; 0 or -errno. */
+static int set_param(const char *name, const char *val)
+{
+	char path[128];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), PARAMS "%s", name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static long get_param(const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), PARAMS "%s", name);
+	return proc_read_long(path);
+}
+
+/*
+ * In a child with shadow stacks on (a fork: policies reach it only with
+ * SHSTK_POLICY_INHERIT): create one thread per entry of
+ * stacks[] (its pthread stack size) and record the size of the shadow
+ * stack each got, as the thread itself sees it (its SSP's mapping).
+ */
+#define MAX_THREADS 8
+struct sizes {
+	size_t stacks[MAX_THREADS];	/* in */
+	int n;
+	int arm_first;			/* SET_CLONE this size before the first thread */
+	uint64_t got[MAX_THREADS];	/* out: shadow-stack mapping sizes */
+	uint32_t origin[MAX_THREADS];	/* out: USAGE origin */
+};
+
+static void *probe_thread(void *arg)
+{
+	uint64_t *out = arg, start = 0, end = 0;
+	struct shstk_usage u;
+	bool is_ss = false;
+	int fd;
+
+	if (!shstk_find_ssp_vma(shstk_get_ssp(), &start, &end, &is_ss) && is_ss)
+		out[0] = end - start;
+	fd = shstk_dev_open();
+	if (fd >= 0 && !shstk_usage(fd, 0, &u))
+		out[1] = u.origin;
+	close(fd);
+	return NULL;
+}
+
+static int run_threads(void *arg)
+{
+	struct sizes *s = arg;
+	int i;
+
+	if (s->arm_first) {
+		int fd = shstk_dev_open();
+
+		if (fd < 0 || shstk_set_clone(fd, 0, s->arm_first, 0))
+			return 2;
+		close(fd);
+	}
+	for (i = 0; i < s->n; i++) {
+		uint64_t out[2] = { 0, 0 };
+		pthread_attr_t attr;
+		pthread_t t;
+
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, s->stacks[i]);
+		if (pthread_create(&t, &attr, probe_thread, out) || pthread_join(t, NULL))
+			return 1;
+		s->got[i] = out[0];
+		s->origin[i] = out[1];
+	}
+	return 0;
+}
+
+/* The kernel's rule for a pthread stack of that size (glibc adds a guard page). */
+static uint64_t kernel_rule(size_t stack)
+{
+	return PAGE_ALIGN_UP(stack + PAGE_SZ);
+}
+
+FIXTURE(policy) {
+	struct sizes *s;
+};
+
+FIXTURE_SETUP(policy)
+{
+	ASSERT_FEATURE(SHSTK_FEAT_POLICY);
+	self->s = shstk_shared(sizeof(*self->s));
+	ASSERT_NE(NULL, self->s);
+}
+
+FIXTURE_TEARDOWN(policy)
+{
+	/* Leave the system default as the guest started. */
+	set_param("default_size", "0");
+	set_param("default_ratio", "0");
+	set_param("min_size", "4096");
+	set_param("max_size", "4294967296");
+}
+
+static void run_sizes(struct __test_metadata *_metadata, struct sizes *s)
+{
+	int status = shstk_run(run_threads, s);
+
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("status %#x", status);
+	ASSERT_EQ(0, WEXITSTATUS(status));
+}
+
+TEST_F(policy, process_without_policy_reports_the_kernel_rule)
+{
+	struct shstk_policy p;
+
+	ASSERT_EQ(0, get_policy(0, &p));
+	EXPECT_EQ(SHSTK_POLICY_KERNEL, p.mode);
+	EXPECT_EQ(0, p.flags);
+	EXPECT_EQ(0, p.size);
+	EXPECT_EQ(0, p.ratio);
+}
+
+TEST_F(policy, set_and_get_round_trip)
+{
+	struct shstk_policy p;
+
+	ASSERT_EQ(0, set_policy(0, SHSTK_POLICY_FIXED, SHSTK_POLICY_INHERIT, KIB(64), 0, 0, 0));
+	ASSERT_EQ(0, get_policy(0, &p));
+	EXPECT_EQ(SHSTK_POLICY_FIXED, p.mode);
+	EXPECT_EQ(SHSTK_POLICY_INHERIT, p.flags);
+	EXPECT_EQ(KIB(64), p.size);
+
+	/* A RATIO clamp left at 0 is the INFO limits. */
+	ASSERT_EQ(0, set_policy(0, SHSTK_POLICY_RATIO, 0, 0, 64, 0, 0));
+	ASSERT_EQ(0, get_policy(0, &p));
+	EXPECT_EQ(SHSTK_POLICY_RATIO, p.mode);
+	EXPECT_EQ(64, p.ratio);
+	EXPECT_EQ(4096, p.min_size);
+	EXPECT_EQ(1ULL << 32, p.max_size);
+	EXPECT_EQ(0, p.size);
+}
+
+TEST_F(policy, fixed_policy_sizes_every_new_thread)
+{
+	size_t i;
+
+	ASSERT_EQ(0, set_policy(0, SHSTK_POLICY_FIXED, SHSTK_POLICY_INHERIT, KIB(64), 0, 0, 0));
+	*self->s = (struct sizes){ .n = 3, .stacks = { MIB(8), MIB(1), KIB(64) } };
+	run_sizes(_metadata, self->s);
+	for (i = 0; i < 3; i++) {
+		EXPECT_EQ(KIB(64), self->s->got[i]) TH_LOG("thread %zu", i);
+		EXPECT_EQ(SHSTK_ORIGIN_SIZED, self->s->origin[i]);
+	}
+}
+
+TEST_F(policy, ratio_policy_divides_and_clamps)
+{
+	ASSERT_EQ(0, set_policy(0, SHSTK_POLICY_RATIO, SHSTK_POLICY_INHERIT, 0, 64, KIB(64),
+				KIB(256)));
+	*self->s = (struct sizes){ .n = 3, .stacks = { MIB(1), MIB(8), MIB(64) } };
+	run_sizes(_metadata, self->s);
+	/* (stack + guard page) / 64, rounded to pages, within [64K, 256K]. */
+	EXPECT_EQ(KIB(64), self->s->got[0]);	/* 16K -> min */
+	EXPECT_EQ(KIB(132), self->s->got[1]);	/* (8M + 4K) / 64 = 128K + 64 -> 132K */
+	EXPECT_EQ(KIB(256), self->s->got[2]);	/* 1M -> max */
+}
+
+TEST_F(policy, set_clone_arming_beats_the_policy)
+{
+	ASSERT_EQ(0, set_policy(0, SHSTK_POLICY_FIXED, SHSTK_POLICY_INHERIT, KIB(64), 0, 0, 0));
+	*self->s = (struct sizes){ .n = 2, .stacks = { MIB(8), MIB(8) }, .arm_first = KIB(128) };
+	run_sizes(_metadata, self->s);
+	EXPECT_EQ(KIB(128), self->s->got[0]);	/* one-shot arming */
+	EXPECT_EQ(KIB(64), self->s->got[1]);	/* then the policy */
+}
+
+TEST_F(policy, system_default_applies_without_a_process_policy)
+{
+	struct shstk_info info;
+	struct shstk_policy p;
+
+	ASSERT_EQ(0, set_param("default_size", "64K"));
+	EXPECT_EQ(65536, get_param("default_size"));
+	ASSERT_EQ(0, shstk_info_get(&info));
+	EXPECT_EQ(KIB(64), info.default_size);
+	ASSERT_EQ(0, get_policy(0, &p));
+	EXPECT_EQ(SHSTK_POLICY_FIXED, p.mode);
+	EXPECT_EQ(KIB(64), p.size);
+
+	*self->s = (struct sizes){ .n = 1, .stacks = { MIB(8) } };
+	run_sizes(_metadata, self->s);
+	EXPECT_EQ(KIB(64), self->s->got[0]);
+}
+
+/* A process policy, even KERNEL, is the process's choice over the system's. */
+TEST_F(policy, process_policy_beats_the_system_default)
+{
+	ASSERT_EQ(0, set_param("default_size", "64K"));
+	ASSERT_EQ(0, set_policy(0, SHSTK_POLICY_KERNEL, SHSTK_POLICY_INHERIT, 0, 0, 0, 0));
+	*self->s = (struct sizes){ .n = 1, .stacks = { MIB(1) } };
+	run_sizes(_metadata, self->s);
+	EXPECT_EQ(kernel_rule(MIB(1)), self->s->got[0]);
+	EXPECT_EQ(SHSTK_ORIGIN_KERNEL, self->s->origin[0]);
+}
+
+TEST_F(policy, system_default_ratio_with_clamp)
+{
+	ASSERT_EQ(0, set_param("min_size", "32K"));
+	ASSERT_EQ(0, set_param("default_ratio", "32"));
+	*self->s = (struct sizes){ .n = 2, .stacks = { KIB(256), MIB(8) } };
+	run_sizes(_metadata, self->s);
+	EXPECT_EQ(KIB(32), self->s->got[0]);	/* 260K / 32 = 8.1K -> min 32K */
+	EXPECT_EQ(KIB(260), self->s->got[1]);	/* (8M + 4K) / 32 = 256K + 128 -> 260K */
+}
+
+TEST_F(policy, bad_parameter_writes_are_einval_and_keep_the_old_value)
+{
+	ASSERT_EQ(0, set_param("default_size", "64K"));
+	EXPECT_EQ(-EINVAL, set_param("default_size", "12345"));	/* not a multiple of 8 */
+	EXPECT_EQ(-EINVAL, set_param("default_size", "1"));	/* below min_size */
+	EXPECT_EQ(-EINVAL, set_param("default_size", "8G"));	/* above max_size */
+	EXPECT_EQ(-EINVAL, set_param("default_size", "lots"));
+	EXPECT_EQ(-EINVAL, set_param("default_ratio", "4"));	/* size and ratio: one rule */
+	EXPECT_EQ(65536, get_param("default_size"));
+	EXPECT_EQ(0, get_param("default_ratio"));
+	ASSERT_EQ(0, set_param("default_size", "0"));
+	EXPECT_EQ(-EINVAL, set_param("default_ratio", "3"));	/* not a power of two */
+	EXPECT_EQ(-EINVAL, set_param("default_ratio", "128"));
+	EXPECT_EQ(-EINVAL, set_param("min_size", "8G"));	/* above max_size */
+	EXPECT_EQ(0, get_param("default_ratio"));
+	EXPECT_EQ(4096, get_param("min_size"));
+}
+
+static int exec_self(const char *mode)
+{
+	char *argv[] = { "policy_test", (char *)mode, NULL };
+
+	execv("/proc/self/exe", argv);
+	return 127;
+}
+
+/* The launcher pattern: set the policy, then exec the program. */
+TEST_F(policy, policy_survives_execve)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		/* INHERIT: the exec'd program checks its threads from a shstk_run() child. */
+		if (set_policy(0, SHSTK_POLICY_FIXED, SHSTK_POLICY_INHERIT, KIB(64), 0, 0, 0))
+			_exit(100);
+		_exit(exec_self("--exec-child"));
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("exec'd child says %d", WEXITSTATUS(status));
+}
+
+/* policy_test --exec-child: run after the exec above. */
+static int exec_child(void)
+{
+	struct sizes *s = shstk_shared(sizeof(*s));
+	struct shstk_policy p;
+	int status;
+
+	if (!s || get_policy(0, &p) || p.mode != SHSTK_POLICY_FIXED || p.size != KIB(64))
+		return 10;
+	*s = (struct sizes){ .n = 1, .stacks = { MIB(8) } };
+	status = shstk_run(run_threads, s);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		return 11;
+	return s->got[0] == KIB(64) ? 0 : 12;
+}
+
+static void check_fork_child_policy(struct __test_metadata *_metadata, uint32_t flags,
+				    uint32_t want_mode)
+{
+	struct shstk_policy *p = shstk_shared(sizeof(*p));
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, set_policy(0, SHSTK_POLICY_FIXED, flags, KIB(64), 0, 0, 0));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(get_policy(0, p) ? 1 : 0);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	EXPECT_EQ(want_mode, p->mode);
+	EXPECT_EQ(flags, p->flags);
+}
+
+TEST_F(policy, inherit_passes_the_policy_to_fork_children)
+{
+	check_fork_child_policy(_metadata, SHSTK_POLICY_INHERIT, SHSTK_POLICY_FIXED);
+}
+
+TEST_F(policy, without_inherit_fork_children_get_the_system_default)
+{
+	check_fork_child_policy(_metadata, 0, SHSTK_POLICY_KERNEL);
+}
+
+TEST_F(policy, bad_policies_are_einval)
+{
+	struct { uint32_t mode, flags; uint64_t size; uint32_t ratio; uint64_t min, max; } bad[] = {
+		{ 3, 0, 0, 0, 0, 0 },					/* unknown mode */
+		{ SHSTK_POLICY_KERNEL, 2, 0, 0, 0, 0 },			/* unknown flag */
+		{ SHSTK_POLICY_KERNEL, 0, KIB(64), 0, 0, 0 },		/* size with KERNEL */
+		{ SHSTK_POLICY_FIXED, 0, 0, 0, 0, 0 },			/* no size */
+		{ SHSTK_POLICY_FIXED, 0, KIB(64) + 4, 0, 0, 0 },	/* not a multiple of 8 */
+		{ SHSTK_POLICY_FIXED, 0, 2048, 0, 0, 0 },		/* below min_size */
+		{ SHSTK_POLICY_FIXED, 0, (1ULL << 32) + 8, 0, 0, 0 },	/* above max_size */
+		{ SHSTK_POLICY_FIXED, 0, KIB(64), 64, 0, 0 },		/* ratio with FIXED */
+		{ SHSTK_POLICY_RATIO, 0, 0, 0, 0, 0 },			/* ratio 0 */
+		{ SHSTK_POLICY_RATIO, 0, 0, 3, 0, 0 },			/* not a power of two */
+		{ SHSTK_POLICY_RATIO, 0, 0, 128, 0, 0 },		/* above 64 */
+		{ SHSTK_POLICY_RATIO, 0, 0, 64, KIB(256), KIB(64) },	/* min above max */
+		{ SHSTK_POLICY_RATIO, 0, KIB(64), 64, 0, 0 },		/* size with RATIO */
+	};
+	struct shstk_policy before, after, p;
+	size_t i;
+	int fd;
+
+	ASSERT_EQ(0, set_policy(0, SHSTK_POLICY_FIXED, 0, KIB(64), 0, 0, 0));
+	ASSERT_EQ(0, get_policy(0, &before));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		EXPECT_EQ(-EINVAL, set_policy(0, bad[i].mode, bad[i].flags, bad[i].size,
+					      bad[i].ratio, bad[i].min, bad[i].max))
+			TH_LOG("case %zu", i);
+	}
+	/* A reserved field and GET_POLICY flags. */
+	fd = shstk_dev_open();
+	ASSERT_LE(0, fd);
+	p = (struct shstk_policy){ .argsz = sizeof(p), .mode = SHSTK_POLICY_KERNEL, .reserved = 1 };
+	EXPECT_EQ(-EINVAL, shstk_ioc(fd, SHSTK_IOC_SET_POLICY, &p));
+	p = (struct shstk_policy){ .argsz = sizeof(p), .flags = SHSTK_POLICY_INHERIT };
+	EXPECT_EQ(-EINVAL, shstk_ioc(fd, SHSTK_IOC_GET_POLICY, &p));
+	close(fd);
+	/* Nothing changed. */
+	ASSERT_EQ(0, get_policy(0, &after));
+	EXPECT_EQ(0, memcmp(&before, &after, sizeof(before)));
+}
+
+TEST_F(policy, unknown_pid_is_esrch)
+{
+	struct shstk_policy p;
+
+	EXPECT_EQ(-ESRCH, set_policy(4194304, SHSTK_POLICY_KERNEL, 0, 0, 0, 0, 0));
+	EXPECT_EQ(-ESRCH, get_policy(4194304, &p));
+}
+
+/* Another process's policy needs the right to ptrace-attach to it. */
+TEST_F(policy, unprivileged_user_gets_eperm_on_other_processes)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct shstk_policy p;
+
+		if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+			_exit(1);
+		if (set_policy(getppid(), SHSTK_POLICY_KERNEL, 0, 0, 0, 0, 0) != -EPERM)
+			_exit(2);
+		if (get_policy(1, &p) != -EPERM)
+			_exit(3);
+		/* Its own process: fine. */
+		if (set_policy(0, SHSTK_POLICY_FIXED, 0, KIB(64), 0, 0, 0) || get_policy(0, &p) ||
+		    p.size != KIB(64))
+			_exit(4);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+TEST(policy_ioctls_are_eopnotsupp_without_hw)
+{
+	struct shstk_policy p = { .argsz = sizeof(p) };
+
+	ASSERT_EOPNOTSUPP_WITHOUT_HW(SHSTK_IOC_GET_POLICY, &p);
+	ASSERT_EOPNOTSUPP_WITHOUT_HW(SHSTK_IOC_SET_POLICY, &p);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "--exec-child"))
+		return exec_child();
+	return test_harness_run(argc, argv);
+}
