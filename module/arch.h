@@ -53,4 +53,11 @@ unsigned long shstk_arch_kernel_alloc(struct task_struct *child, unsigned long c
 void shstk_arch_kernel_free(struct task_struct *child);
 void shstk_arch_forget_stack(struct task_struct *child);
 
+/*
+ * For SHSTK_IOC_INSTALL, in the thread's own context before it returns to
+ * user mode: move current to the shadow stack with SSP ssp. The kernel
+ * owns [base, base + size) from now on (0, 0: a caller-made stack).
+ */
+int shstk_arch_switch_current(u64 ssp, u64 base, u64 size);
+
 #endif /* SHSTK_ARCH_H */

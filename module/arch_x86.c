@@ -106,6 +106,28 @@ void shstk_arch_thread(struct task_struct *t, struct shstk_arch_thread *st)
 	st->ssp = x86_task_ssp(t);
 }
 
+int shstk_arch_switch_current(u64 ssp, u64 base, u64 size)
+{
+	struct cet_user_state *cet;
+
+	fpregs_lock();
+	if (test_thread_flag(TIF_NEED_FPU_LOAD)) {
+		/* The registers are loaded from here on the way to user mode. */
+		cet = get_xsave_addr(&current->thread.fpu.fpstate->regs.xsave, XFEATURE_CET_USER);
+		if (!cet) {
+			fpregs_unlock();
+			return -EINVAL;
+		}
+		cet->user_ssp = ssp;
+	} else {
+		wrmsrl(MSR_IA32_PL3_SSP, ssp);
+	}
+	fpregs_unlock();
+	current->thread.shstk.base = base;
+	current->thread.shstk.size = size;
+	return 0;
+}
+
 /* A 64-bit restore token holds the SSP above it, with bit 0 set. */
 u64 shstk_arch_token_value(unsigned long token_addr)
 {

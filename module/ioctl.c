@@ -63,6 +63,8 @@ static const struct shstk_ioc shstk_iocs[] = {
 		  SHSTK_FEAT_CLONE_SIZE, false, shstk_ioc_set_clone, NULL),
 	SHSTK_IOC(SHSTK_IOC_GET_CLONE, struct shstk_clone, SHSTK_CLONE_SIZE_VER1,
 		  SHSTK_FEAT_CLONE_SIZE, true, shstk_ioc_get_clone, NULL),
+	SHSTK_IOC(SHSTK_IOC_INSTALL, struct shstk_install, SHSTK_INSTALL_SIZE_VER1,
+		  SHSTK_FEAT_INSTALL, false, shstk_ioc_install, NULL),
 	SHSTK_IOC(SHSTK_IOC_USAGE, struct shstk_usage, SHSTK_USAGE_SIZE_VER1,
 		  SHSTK_FEAT_USAGE, true, shstk_ioc_usage, NULL),
 	SHSTK_IOC(SHSTK_IOC_SET_POLICY, struct shstk_policy, SHSTK_POLICY_SIZE_VER1,

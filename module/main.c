@@ -50,6 +50,10 @@ static int __init shstk_init(void)
 	/* Policies size threads through the clone hook. */
 	if ((shstk_features & SHSTK_FEAT_CLONE_SIZE) && shstk_policy_init())
 		shstk_features |= SHSTK_FEAT_POLICY;
+	/* INSTALL maps with ALLOC's means and its records need the hooks. */
+	if ((shstk_features & (SHSTK_FEAT_ALLOC | SHSTK_FEAT_CLONE_SIZE)) ==
+	    (SHSTK_FEAT_ALLOC | SHSTK_FEAT_CLONE_SIZE))
+		shstk_features |= SHSTK_FEAT_INSTALL;
 
 	/* Last: from here on userspace can reach the module. */
 	err = misc_register(&shstk_miscdev);

@@ -103,6 +103,12 @@ bool shstk_task_get_thread(struct task_struct *t, struct shstk_thread_info *ti);
 bool shstk_task_take_thread(struct task_struct *t, struct shstk_thread_info *ti,
 			    struct shstk_arming *consumed);
 void shstk_task_forget(struct task_struct *t);
+int shstk_task_install_begin(struct task_struct *t);
+void shstk_task_install_end(struct task_struct *t, int err, const struct shstk_thread_info *ti);
+void shstk_task_install_state(struct task_struct *t, bool *pending, int *err);
+
+/* install.c */
+int shstk_ioc_install(union shstk_ioc_arg *arg);
 
 /* ksyms.c: kernel functions that are not exported to modules */
 int shstk_ksyms_init(void);

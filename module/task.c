@@ -26,6 +26,9 @@ struct shstk_task {
 	struct shstk_thread_info thread;
 	/* The one-shot arming this thread consumed, for a fork that fails. */
 	struct shstk_arming consumed;
+	/* SHSTK_IOC_INSTALL: waiting to be applied, and how the last one went. */
+	bool install_pending;
+	int install_errno;
 };
 
 static DEFINE_HASHTABLE(shstk_tasks, 10);
@@ -65,7 +68,7 @@ static bool shstk_arming_empty(const struct shstk_arming *arm)
 static void shstk_task_drop_if_empty(struct shstk_task *rec)
 {
 	if (shstk_arming_empty(&rec->arm) && !rec->thread.origin &&
-	    shstk_arming_empty(&rec->consumed)) {
+	    shstk_arming_empty(&rec->consumed) && !rec->install_pending && !rec->install_errno) {
 		hash_del_rcu(&rec->node);
 		kfree_rcu(rec, rcu);
 	}
@@ -265,6 +268,66 @@ void shstk_task_forget(struct task_struct *t)
 	if (rec) {
 		hash_del_rcu(&rec->node);
 		kfree_rcu(rec, rcu);
+	}
+	spin_unlock_irqrestore(&shstk_tasks_lock, flags);
+}
+
+/* An INSTALL for t begins: -EBUSY while another one is pending. */
+int shstk_task_install_begin(struct task_struct *t)
+{
+	struct shstk_task *spare, *rec;
+	unsigned long flags;
+	int err = 0;
+
+	spare = kzalloc(sizeof(*spare), GFP_KERNEL);
+	if (!spare)
+		return -ENOMEM;
+	spin_lock_irqsave(&shstk_tasks_lock, flags);
+	rec = shstk_task_get(t, &spare);
+	if (rec->install_pending) {
+		err = -EBUSY;
+	} else {
+		rec->install_pending = true;
+		rec->install_errno = 0;
+	}
+	spin_unlock_irqrestore(&shstk_tasks_lock, flags);
+	kfree(spare);
+	return err;
+}
+
+/*
+ * The INSTALL for t ended with err (0: applied, *ti is t's new shadow
+ * stack; an errno stays for USAGE to report).
+ */
+void shstk_task_install_end(struct task_struct *t, int err, const struct shstk_thread_info *ti)
+{
+	struct shstk_task *rec;
+	unsigned long flags;
+
+	spin_lock_irqsave(&shstk_tasks_lock, flags);
+	rec = shstk_task_find(t);
+	if (rec) {
+		rec->install_pending = false;
+		rec->install_errno = err;
+		if (!err && ti)
+			rec->thread = *ti;
+		shstk_task_drop_if_empty(rec);
+	}
+	spin_unlock_irqrestore(&shstk_tasks_lock, flags);
+}
+
+void shstk_task_install_state(struct task_struct *t, bool *pending, int *err)
+{
+	struct shstk_task *rec;
+	unsigned long flags;
+
+	*pending = false;
+	*err = 0;
+	spin_lock_irqsave(&shstk_tasks_lock, flags);
+	rec = shstk_task_find(t);
+	if (rec) {
+		*pending = rec->install_pending;
+		*err = rec->install_errno;
 	}
 	spin_unlock_irqrestore(&shstk_tasks_lock, flags);
 }

@@ -80,6 +80,7 @@ int shstk_ioc_usage(union shstk_ioc_arg *arg)
 	struct task_struct *task;
 	struct shstk_scan scan;
 	struct mm_struct *mm;
+	bool pending;
 	u64 top;
 	int err = 0;
 
@@ -95,7 +96,10 @@ int shstk_ioc_usage(union shstk_ioc_arg *arg)
 	if (!st.enabled)
 		goto out;
 
+	shstk_task_install_state(task, &pending, &u->install_errno);
 	u->status = SHSTK_STATUS_ENABLED;
+	if (pending)
+		u->status |= SHSTK_STATUS_INSTALL_PENDING;
 	if (st.locked)
 		u->status |= SHSTK_STATUS_LOCKED;
 	u->origin = SHSTK_ORIGIN_KERNEL;
