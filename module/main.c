@@ -7,6 +7,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/debugfs.h>
 #include <linux/module.h>
 #include <linux/miscdevice.h>
 #include <linux/fs.h>
@@ -17,6 +18,7 @@
 #include "version.h"
 
 u64 shstk_features;
+static struct dentry *shstk_debugfs;
 
 static const struct file_operations shstk_fops = {
 	/* An open /dev/shstk pins the module: rmmod waits for the last close. */
@@ -64,6 +66,11 @@ static int __init shstk_init(void)
 		return err;
 	}
 
+	/* Counts of live records: tests check they fall back (no leak). */
+	shstk_debugfs = debugfs_create_dir("shstk", NULL);
+	debugfs_create_atomic_t("tasks", 0444, shstk_debugfs, &shstk_stat_tasks);
+	debugfs_create_atomic_t("policies", 0444, shstk_debugfs, &shstk_stat_policies);
+
 	pr_info("version %s loaded, user shadow stacks %s, features %#llx\n", SHSTK_VERSION,
 		shstk_arch_hw_usable() ? "available" : "not available on this CPU or kernel",
 		shstk_features);
@@ -72,6 +79,7 @@ static int __init shstk_init(void)
 
 static void __exit shstk_exit(void)
 {
+	debugfs_remove(shstk_debugfs);
 	misc_deregister(&shstk_miscdev);
 	shstk_policy_exit_all();
 	/* Unhooks and waits for every task to leave the module's code. */

@@ -53,6 +53,10 @@ struct shstk_proc_policy {
 
 static DEFINE_HASHTABLE(shstk_policies, 8);
 static DEFINE_SPINLOCK(shstk_policies_lock);
+/* Own, unmerged cache: /proc/slabinfo shows exactly how many policies live. */
+static struct kmem_cache *shstk_policy_cache;
+/* Policies alive (in the table), for debugfs: slabinfo counts are not exact. */
+atomic_t shstk_stat_policies = ATOMIC_INIT(0);
 
 static struct shstk_proc_policy *shstk_policy_find(struct signal_struct *sig)
 {
@@ -163,7 +167,7 @@ static int shstk_policy_set(struct signal_struct *sig, const struct shstk_rule *
 	unsigned long flags;
 	int err = 0;
 
-	pp = kzalloc(sizeof(*pp), GFP_KERNEL);
+	pp = kmem_cache_zalloc(shstk_policy_cache, GFP_KERNEL);
 	if (!pp)
 		return -ENOMEM;
 	pp->sig = sig;
@@ -180,11 +184,13 @@ static int shstk_policy_set(struct signal_struct *sig, const struct shstk_rule *
 			kfree_rcu(old, rcu);
 		} else {
 			hash_add_rcu(shstk_policies, &pp->node, (unsigned long)sig);
+			atomic_inc(&shstk_stat_policies);
 		}
 		pp = NULL;
 	}
 	spin_unlock_irqrestore(&shstk_policies_lock, flags);
-	kfree(pp);
+	if (pp)
+		kmem_cache_free(shstk_policy_cache, pp);
 	return err;
 }
 
@@ -197,6 +203,7 @@ static void shstk_policy_drop(struct signal_struct *sig)
 	pp = shstk_policy_find(sig);
 	if (pp) {
 		hash_del_rcu(&pp->node);
+		atomic_dec(&shstk_stat_policies);
 		kfree_rcu(pp, rcu);
 	}
 	spin_unlock_irqrestore(&shstk_policies_lock, flags);
@@ -272,7 +279,7 @@ static void shstk_policy_newtask(void *data, struct task_struct *task, unsigned 
 		return;
 	}
 	/* Tracepoint context: no sleeping allocation. */
-	child = kzalloc(sizeof(*child), GFP_ATOMIC | __GFP_NOWARN);
+	child = kmem_cache_zalloc(shstk_policy_cache, GFP_ATOMIC | __GFP_NOWARN);
 	if (child) {
 		child->sig = task->signal;
 		child->rule = parent->rule;
@@ -285,6 +292,7 @@ static void shstk_policy_newtask(void *data, struct task_struct *task, unsigned 
 	}
 	spin_lock_irqsave(&shstk_policies_lock, flags);
 	hash_add_rcu(shstk_policies, &child->node, (unsigned long)child->sig);
+	atomic_inc(&shstk_stat_policies);
 	spin_unlock_irqrestore(&shstk_policies_lock, flags);
 }
 
@@ -317,6 +325,7 @@ static void shstk_policies_clear(void)
 	spin_lock_irqsave(&shstk_policies_lock, flags);
 	hash_for_each_safe(shstk_policies, bkt, tmp, pp, node) {
 		hash_del_rcu(&pp->node);
+		atomic_dec(&shstk_stat_policies);
 		kfree_rcu(pp, rcu);
 	}
 	spin_unlock_irqrestore(&shstk_policies_lock, flags);
@@ -327,10 +336,16 @@ bool shstk_policy_init(void)
 {
 	size_t i;
 
+	shstk_policy_cache = kmem_cache_create("shstk_policy", sizeof(struct shstk_proc_policy),
+					       0, SLAB_NO_MERGE, NULL);
+	if (!shstk_policy_cache)
+		return false;
 	for (i = 0; i < ARRAY_SIZE(shstk_policy_tracepoints); i++) {
 		if (shstk_tracepoint_register(&shstk_policy_tracepoints[i])) {
 			while (i--)
 				shstk_tracepoint_unregister(&shstk_policy_tracepoints[i]);
+			kmem_cache_destroy(shstk_policy_cache);
+			shstk_policy_cache = NULL;
 			return false;
 		}
 	}
@@ -344,6 +359,9 @@ void shstk_policy_exit_all(void)
 	for (i = 0; i < ARRAY_SIZE(shstk_policy_tracepoints); i++)
 		shstk_tracepoint_unregister(&shstk_policy_tracepoints[i]);
 	shstk_policies_clear();
+	/* Waits for the kfree_rcu() frees in flight (kvfree_rcu_barrier()). */
+	kmem_cache_destroy(shstk_policy_cache);
+	shstk_policy_cache = NULL;
 }
 
 /*

@@ -22,6 +22,10 @@ struct mm_struct;
 /* SHSTK_FEAT_* that work here; set once at load (main.c). */
 extern u64 shstk_features;
 
+/* Live records, shown in debugfs (shstk/tasks, shstk/policies). */
+extern atomic_t shstk_stat_tasks;
+extern atomic_t shstk_stat_policies;
+
 /* ioctl.c */
 long shstk_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
 

@@ -33,6 +33,21 @@ struct shstk_task {
 
 static DEFINE_HASHTABLE(shstk_tasks, 10);
 static DEFINE_SPINLOCK(shstk_tasks_lock);
+/* Own, unmerged cache: /proc/slabinfo shows exactly how many records live. */
+static struct kmem_cache *shstk_task_cache;
+/* Records alive (in the table), for debugfs: slabinfo counts are not exact. */
+atomic_t shstk_stat_tasks = ATOMIC_INIT(0);
+
+static struct shstk_task *shstk_task_alloc(void)
+{
+	return kmem_cache_zalloc(shstk_task_cache, GFP_KERNEL);
+}
+
+static void shstk_task_free(struct shstk_task *rec)
+{
+	if (rec)
+		kmem_cache_free(shstk_task_cache, rec);
+}
 
 static struct shstk_task *shstk_task_find(struct task_struct *t)
 {
@@ -56,6 +71,7 @@ static struct shstk_task *shstk_task_get(struct task_struct *t, struct shstk_tas
 	*spare = NULL;
 	rec->task = t;
 	hash_add_rcu(shstk_tasks, &rec->node, (unsigned long)t);
+	atomic_inc(&shstk_stat_tasks);
 	return rec;
 }
 
@@ -70,6 +86,7 @@ static void shstk_task_drop_if_empty(struct shstk_task *rec)
 	if (shstk_arming_empty(&rec->arm) && !rec->thread.origin &&
 	    shstk_arming_empty(&rec->consumed) && !rec->install_pending && !rec->install_errno) {
 		hash_del_rcu(&rec->node);
+		atomic_dec(&shstk_stat_tasks);
 		kfree_rcu(rec, rcu);
 	}
 }
@@ -77,7 +94,9 @@ static void shstk_task_drop_if_empty(struct shstk_task *rec)
 int shstk_tasks_init(void)
 {
 	hash_init(shstk_tasks);
-	return 0;
+	shstk_task_cache = kmem_cache_create("shstk_task", sizeof(struct shstk_task), 0,
+					     SLAB_NO_MERGE, NULL);
+	return shstk_task_cache ? 0 : -ENOMEM;
 }
 
 void shstk_tasks_exit(void)
@@ -90,11 +109,12 @@ void shstk_tasks_exit(void)
 	spin_lock_irqsave(&shstk_tasks_lock, flags);
 	hash_for_each_safe(shstk_tasks, bkt, tmp, rec, node) {
 		hash_del_rcu(&rec->node);
+		atomic_dec(&shstk_stat_tasks);
 		kfree_rcu(rec, rcu);
 	}
 	spin_unlock_irqrestore(&shstk_tasks_lock, flags);
-	/* The kfree_rcu() callbacks must run before the module text goes. */
-	rcu_barrier();
+	/* Waits for the kfree_rcu() frees in flight (kvfree_rcu_barrier()). */
+	kmem_cache_destroy(shstk_task_cache);
 }
 
 /* Atomic-safe: whether t has a record at all (hooks check this first). */
@@ -128,7 +148,7 @@ int shstk_task_set_arming(struct task_struct *t, const struct shstk_arming *arm)
 	unsigned long flags;
 
 	if (arm) {
-		spare = kzalloc(sizeof(*spare), GFP_KERNEL);
+		spare = shstk_task_alloc();
 		if (!spare)
 			return -ENOMEM;
 	}
@@ -143,7 +163,7 @@ int shstk_task_set_arming(struct task_struct *t, const struct shstk_arming *arm)
 		}
 	}
 	spin_unlock_irqrestore(&shstk_tasks_lock, flags);
-	kfree(spare);
+	shstk_task_free(spare);
 	return 0;
 }
 
@@ -200,7 +220,7 @@ int shstk_task_set_thread(struct task_struct *t, const struct shstk_thread_info 
 	struct shstk_task *spare, *rec;
 	unsigned long flags;
 
-	spare = kzalloc(sizeof(*spare), GFP_KERNEL);
+	spare = shstk_task_alloc();
 	if (!spare)
 		return -ENOMEM;
 	spin_lock_irqsave(&shstk_tasks_lock, flags);
@@ -209,7 +229,7 @@ int shstk_task_set_thread(struct task_struct *t, const struct shstk_thread_info 
 	if (consumed && !(consumed->flags & SHSTK_CLONE_PERSIST))
 		rec->consumed = *consumed;
 	spin_unlock_irqrestore(&shstk_tasks_lock, flags);
-	kfree(spare);
+	shstk_task_free(spare);
 	return 0;
 }
 
@@ -267,6 +287,7 @@ void shstk_task_forget(struct task_struct *t)
 	rec = shstk_task_find(t);
 	if (rec) {
 		hash_del_rcu(&rec->node);
+		atomic_dec(&shstk_stat_tasks);
 		kfree_rcu(rec, rcu);
 	}
 	spin_unlock_irqrestore(&shstk_tasks_lock, flags);
@@ -279,7 +300,7 @@ int shstk_task_install_begin(struct task_struct *t)
 	unsigned long flags;
 	int err = 0;
 
-	spare = kzalloc(sizeof(*spare), GFP_KERNEL);
+	spare = shstk_task_alloc();
 	if (!spare)
 		return -ENOMEM;
 	spin_lock_irqsave(&shstk_tasks_lock, flags);
@@ -291,7 +312,7 @@ int shstk_task_install_begin(struct task_struct *t)
 		rec->install_errno = 0;
 	}
 	spin_unlock_irqrestore(&shstk_tasks_lock, flags);
-	kfree(spare);
+	shstk_task_free(spare);
 	return err;
 }
 

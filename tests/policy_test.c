@@ -434,6 +434,86 @@ TEST_F(policy, unprivileged_user_gets_eperm_on_other_processes)
 	EXPECT_EQ(0, WEXITSTATUS(status));
 }
 
+/*
+ * The module's live records (debugfs shstk/tasks and shstk/policies).
+ * Exact, unlike /proc/slabinfo, whose active counts include free objects
+ * on per-CPU slabs.
+ */
+static long live_records(const char *what)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/shstk/%s", what);
+	return proc_read_long(path);
+}
+
+#define SHORT_LIVED 10000
+
+/*
+ * Policies die with their process: no growth after 10,000 of them. (Each
+ * waited-for process has passed sched_process_exit, which drops it.)
+ */
+TEST_F(policy, policies_are_freed_when_processes_exit)
+{
+	long before, after;
+	int i, status;
+	pid_t pid;
+
+	before = live_records("policies");
+	ASSERT_LE(0, before) TH_LOG("no shstk/policies in debugfs");
+	for (i = 0; i < SHORT_LIVED; i++) {
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (!pid) {
+			/* A policy, and an inheriting child that gets a copy. */
+			if (set_policy(0, SHSTK_POLICY_FIXED, SHSTK_POLICY_INHERIT, KIB(64), 0, 0, 0))
+				_exit(1);
+			pid = fork();
+			if (pid < 0)
+				_exit(2);
+			if (!pid)
+				_exit(0);
+			_exit(waitpid(pid, &status, 0) == pid ? 0 : 3);
+		}
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status)) TH_LOG("process %d", i);
+	}
+	after = live_records("policies");
+	TH_LOG("live policies: %ld before, %ld after %d processes (x2)", before, after,
+	       SHORT_LIVED);
+	EXPECT_EQ(before, after);
+}
+
+static int armed_threads(void *arg)
+{
+	int fd = shstk_dev_open(), i;
+	pthread_t t;
+
+	for (i = 0; i < 1000; i++) {
+		if (shstk_set_clone(fd, 0, KIB(64), 0))
+			return 1;
+		if (pthread_create(&t, NULL, probe_thread, (uint64_t[2]){ 0 }) ||
+		    pthread_join(t, NULL))
+			return 2;
+	}
+	return 0;
+}
+
+/* Per-thread records die with their threads. */
+TEST_F(policy, thread_records_are_freed_when_threads_exit)
+{
+	long before, after;
+	int status;
+
+	before = live_records("tasks");
+	ASSERT_LE(0, before);
+	status = shstk_run(armed_threads, NULL);
+	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status)) TH_LOG("status %#x", status);
+	after = live_records("tasks");
+	TH_LOG("live thread records: %ld before, %ld after 1000 armed threads", before, after);
+	EXPECT_EQ(before, after);
+}
+
 TEST(policy_ioctls_are_eopnotsupp_without_hw)
 {
 	struct shstk_policy p = { .argsz = sizeof(p) };
