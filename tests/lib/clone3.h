@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A bare clone3() thread, for tests that need what pthread_create() hides:
+ * the exact clone_args.stack_size the kernel sees (0 included), the
+ * clone3() error itself, and the new thread's very first instructions.
+ *
+ * The thread shares its creator's TLS (no CLONE_SETTLS): its function must
+ * not touch errno or anything else thread-local. Use lib/raw.h for system
+ * calls; no stdio, no malloc. The function's return value is not kept
+ * (a thread has no exit status): report through the argument.
+ */
+#ifndef SHSTK_TEST_CLONE3_H
+#define SHSTK_TEST_CLONE3_H
+
+#include <errno.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <unistd.h>
+#include <linux/futex.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#ifndef __NR_clone3
+#define __NR_clone3	435
+#endif
+
+/* What pthread_create() passes, plus the tid handshake used for joining. */
+#define RAW_THREAD_FLAGS (CLONE_VM | CLONE_THREAD | CLONE_SIGHAND | CLONE_FILES | CLONE_FS | \
+			  CLONE_SYSVSEM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID)
+
+/* Normal stack of every raw thread; independent of clone_args.stack_size. */
+#define RAW_THREAD_STACK	(1UL << 20)
+
+/* struct clone_args, version 0 (CLONE_ARGS_SIZE_VER0 = 64 bytes). */
+struct raw_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
+
+struct raw_thread {
+	int (*fn)(void *arg);
+	void *arg;
+	void *stack;			/* RAW_THREAD_STACK bytes, mmap'ed */
+	volatile int tid;		/* the kernel clears it when the thread is gone */
+	volatile uint64_t first_ssp;	/* SSP at the thread's first instructions */
+};
+
+/*
+ * Start fn(arg) in a new thread of this process whose clone_args.stack_size
+ * is exactly stack_size (0: no stack given, the kernel's default rule for
+ * the shadow stack). Returns the tid, or -errno from clone3().
+ *
+ * Whatever stack_size says, the thread runs on its own RAW_THREAD_STACK:
+ * its first instruction after the system call loads that stack (with
+ * stack_size 0 the kernel leaves it on the caller's stack, which it must
+ * not touch), and its second reads SSP, before anything can push. When fn
+ * returns, the thread ends with a raw exit(): nothing returns past the
+ * frame the kernel built.
+ */
+static inline int raw_thread_start(struct raw_thread *t, int (*fn)(void *), void *arg,
+				   uint64_t stack_size)
+{
+	struct raw_clone_args args = { 0 };
+	char *top;
+	long ret;
+
+	t->fn = fn;
+	t->arg = arg;
+	t->tid = 0;
+	t->first_ssp = 0;
+	t->stack = mmap(NULL, RAW_THREAD_STACK, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (t->stack == MAP_FAILED)
+		return -ENOMEM;
+	top = (char *)t->stack + RAW_THREAD_STACK;
+
+	args.flags = RAW_THREAD_FLAGS;
+	args.child_tid = (uintptr_t)&t->tid;
+	args.parent_tid = (uintptr_t)&t->tid;
+	if (stack_size) {
+		/* Only a user-address range check is done on [stack, stack + size). */
+		args.stack = (uintptr_t)top - stack_size;
+		args.stack_size = stack_size;
+	}
+
+	{
+		register long rax __asm__("rax") = __NR_clone3;
+		register long rdi __asm__("rdi") = (long)&args;
+		register long rsi __asm__("rsi") = sizeof(args);
+		register long r12 __asm__("r12") = (long)t;
+		register long r13 __asm__("r13") = (long)top;
+
+		__asm__ volatile("syscall\n\t"
+				 "testq %%rax, %%rax\n\t"
+				 "jnz 1f\n\t"
+				 /* The new thread: own stack, then SSP as the kernel set it. */
+				 "movq %%r13, %%rsp\n\t"
+				 "xorl %%eax, %%eax\n\t"
+				 "rdsspq %%rax\n\t"
+				 "movq %%rax, %c[ssp](%%r12)\n\t"
+				 "movq %c[arg](%%r12), %%rdi\n\t"
+				 "call *%c[fn](%%r12)\n\t"
+				 "xorl %%edi, %%edi\n\t"
+				 "movl %[nr_exit], %%eax\n\t"
+				 "syscall\n\t"
+				 "ud2\n"
+				 "1:"
+				 : "+r"(rax)
+				 : "r"(rdi), "r"(rsi), "r"(r12), "r"(r13),
+				   [ssp] "i"(offsetof(struct raw_thread, first_ssp)),
+				   [arg] "i"(offsetof(struct raw_thread, arg)),
+				   [fn] "i"(offsetof(struct raw_thread, fn)),
+				   [nr_exit] "i"(__NR_exit)
+				 : "rcx", "r11", "memory");
+		ret = rax;
+	}
+	if (ret < 0) {
+		munmap(t->stack, RAW_THREAD_STACK);
+		t->stack = NULL;
+	}
+	return ret;
+}
+
+/* Wait until the thread is gone (its shadow stack, if the kernel's, too). */
+static inline void raw_thread_join(struct raw_thread *t)
+{
+	int tid;
+
+	while ((tid = t->tid) != 0)
+		syscall(__NR_futex, &t->tid, FUTEX_WAIT, tid, NULL, NULL, 0);
+	if (t->stack)
+		munmap(t->stack, RAW_THREAD_STACK);
+	t->stack = NULL;
+}
+
+#endif /* SHSTK_TEST_CLONE3_H */

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* What the tests read from and write to /proc. */
+#ifndef SHSTK_TEST_PROC_H
+#define SHSTK_TEST_PROC_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Number of mappings of this process (lines of /proc/self/maps). */
+static inline int proc_count_maps(void)
+{
+	char line[512];
+	int n = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n++;
+	fclose(f);
+	return n;
+}
+
+/* Rss of the mapping of this process that starts at start, in bytes; -1 if none. */
+static inline long proc_vma_rss(uint64_t start)
+{
+	char line[512];
+	unsigned long s, e, kb;
+	bool in = false;
+	long rss = -1;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &s, &e) == 2) {
+			in = s == start;
+			continue;
+		}
+		if (in && sscanf(line, "Rss: %lu kB", &kb) == 1) {
+			rss = kb * 1024;
+			break;
+		}
+	}
+	fclose(f);
+	return rss;
+}
+
+/* The state letter of a thread of any process (R, S, T, ...), or 0. */
+static inline char proc_task_state(pid_t pid, pid_t tid)
+{
+	char path[64], buf[512], *p;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The command name may hold anything: the state follows its last ')'. */
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* Wait (up to about 10 s) until the thread sleeps; true if it does. */
+static inline bool proc_wait_sleeping(pid_t pid, pid_t tid)
+{
+	struct timespec ms = { 0, 1000000 };
+	int i;
+
+	for (i = 0; i < 10000; i++) {
+		if (proc_task_state(pid, tid) == 'S')
+			return true;
+		nanosleep(&ms, NULL);
+	}
+	return false;
+}
+
+/* Read or write a small integer file such as /proc/sys/vm/overcommit_memory. */
+static inline long proc_read_long(const char *path)
+{
+	long v = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+static inline int proc_write_long(const char *path, long v)
+{
+	FILE *f = fopen(path, "w");
+	int ret;
+
+	if (!f)
+		return -1;
+	ret = fprintf(f, "%ld\n", v) < 0;
+	ret |= fclose(f) != 0;
+	return ret ? -1 : 0;
+}
+
+#define OVERCOMMIT_PATH "/proc/sys/vm/overcommit_memory"
+
+#endif /* SHSTK_TEST_PROC_H */

@@ -1,0 +1,786 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * SHSTK_IOC_USAGE: where a thread's shadow stack is, how much of it is in
+ * use now (used), at most ever (peak) and backed by memory (resident), and
+ * who chose it (origin). Needs user shadow stacks: SKIP in the QEMU guest,
+ * where usage_without_hw_is_eopnotsupp checks the one answer.
+ *
+ * Exactness: lib/raw.h reads SSP and enters the kernel in one asm
+ * statement, so the SSP the module must report is known to the byte, and
+ * shstk_recurse() moves it by exactly 8 bytes a level. Code on a shadow
+ * stack reports through R and its exit code; the test body asserts.
+ */
+#define _GNU_SOURCE
+#include <grp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <time.h>
+#include <sys/mman.h>
+
+#include "kselftest_harness.h"
+#include "lib/cet.h"
+#include "lib/ioc.h"
+#include "lib/proc.h"
+#include "lib/raw.h"
+#include "lib/require.h"
+#include "lib/work.h"
+
+#define SZ_64K		(64ULL << 10)
+#define DEPTHS		4
+
+/* One USAGE answer and what it is compared with. */
+struct probe {
+	long ret;
+	struct shstk_usage u;
+	uint64_t ssp;			/* SSP at the call */
+	uint64_t start, end;		/* the mapping of the thread's SSP */
+	bool ss, found;
+	uint64_t deepest;		/* lowest SSP the thread ever had */
+	long rss;			/* smaps Rss of the mapping */
+	pid_t tid;
+};
+
+struct report {
+	int line, err;
+	struct probe p[DEPTHS + 2];
+	uint64_t s0[DEPTHS];		/* SSP of the frame that recursed */
+	volatile uint64_t blocked_ssp;	/* SSP of a thread blocked in read() */
+	volatile pid_t blocked_tid;
+	uint64_t ns[2];			/* timings */
+	int calls;			/* of that many calls */
+	struct probe other;
+};
+
+static struct report *R;
+
+#define CHECK(expr) do {						\
+	long _e = (long)(expr);						\
+	if (_e) {							\
+		R->line = __LINE__;					\
+		R->err = (int)_e;					\
+		return 1;						\
+	}								\
+} while (0)
+
+#define CHECK_TRUE(cond) do {						\
+	if (!(cond)) {							\
+		R->line = __LINE__;					\
+		R->err = 0;						\
+		return 1;						\
+	}								\
+} while (0)
+
+#define NEW_REPORT() do {						\
+	R = shstk_shared(sizeof(*R));					\
+	ASSERT_NE(NULL, R);						\
+} while (0)
+
+/* Runs the child once: status is evaluated once. */
+#define ASSERT_CHILD_OK(status) do {					\
+	int _st = (status);						\
+	ASSERT_TRUE(WIFEXITED(_st)) TH_LOG("child status %#x", _st);	\
+	ASSERT_EQ(0, WEXITSTATUS(_st))					\
+		TH_LOG("child gave up at line %d: %s", R->line,		\
+		       R->err ? strerror(-R->err) : "check failed");	\
+} while (0)
+
+static void usage_init(struct shstk_usage *u, uint32_t tid)
+{
+	memset(u, 0, sizeof(*u));
+	u->argsz = sizeof(*u);
+	u->tid = tid;
+}
+
+/* USAGE of the calling thread at a known SSP, and the mapping of that SSP. */
+static void __attribute__((noinline)) probe_self(int fd, struct probe *p)
+{
+	usage_init(&p->u, 0);
+	p->ret = raw_ioctl_at_ssp(fd, SHSTK_IOC_USAGE, &p->u, &p->ssp);
+	p->tid = gettid();
+	p->found = !shstk_find_ssp_vma(p->ssp, &p->start, &p->end, &p->ss);
+}
+
+/* Recurse n levels, then USAGE at the bottom; returns the SSP there. */
+static uint64_t __attribute__((noinline)) usage_at_depth(unsigned long n, int fd,
+							struct probe *p)
+{
+	uint64_t ssp;
+
+	if (!n) {
+		usage_init(&p->u, 0);
+		p->ret = raw_ioctl_at_ssp(fd, SHSTK_IOC_USAGE, &p->u, &p->ssp);
+		return p->ssp;
+	}
+	ssp = usage_at_depth(n - 1, fd, p);
+	__asm__ volatile("" : "+r"(ssp) : : "memory");
+	return ssp;
+}
+
+#define EXPECT_USAGE_OF_MAPPING(p) do {					\
+	ASSERT_EQ(0, (p)->ret) TH_LOG("USAGE: %s", strerror(-(p)->ret));	\
+	ASSERT_TRUE((p)->found);					\
+	EXPECT_EQ(SHSTK_STATUS_ENABLED, (p)->u.status);			\
+	EXPECT_EQ((p)->start, (p)->u.base);				\
+	EXPECT_EQ((p)->end - (p)->start, (p)->u.size);			\
+	EXPECT_EQ(0, (p)->u.install_errno);				\
+} while (0)
+
+/* A pthread running fn(arg), joined. */
+static int run_pthread(void *(*fn)(void *), void *arg)
+{
+	pthread_t th;
+	int ret = pthread_create(&th, NULL, fn, arg);
+
+	return ret ? -ret : -pthread_join(th, NULL);
+}
+
+static int open_dev(void)
+{
+	int fd = shstk_dev_open();
+
+	return fd < 0 ? -errno : fd;
+}
+
+TEST(info_advertises_usage)
+{
+	ASSERT_FEATURE(SHSTK_FEAT_USAGE);
+}
+
+TEST(usage_without_hw_is_eopnotsupp)
+{
+	struct shstk_usage u = { .argsz = sizeof(u) };
+
+	ASSERT_EOPNOTSUPP_WITHOUT_HW(SHSTK_IOC_USAGE, &u);
+}
+
+/* The test body runs without a shadow stack, and so does the harness (our parent). */
+TEST(thread_without_shadow_stack_reads_all_zero)
+{
+	pid_t tids[] = { 0, gettid(), getppid() };
+	struct shstk_usage u;
+	size_t i;
+	int fd;
+
+	REQUIRE_SHSTK();
+	fd = shstk_dev_open();
+	ASSERT_LE(0, fd);
+	for (i = 0; i < sizeof(tids) / sizeof(tids[0]); i++) {
+		/* Garbage in every output field: all must be written. */
+		memset(&u, 0xa5, sizeof(u));
+		u.argsz = sizeof(u);
+		u.flags = 0;
+		u.tid = tids[i];
+		ASSERT_EQ(0, shstk_ioc(fd, SHSTK_IOC_USAGE, &u)) TH_LOG("tid %d", tids[i]);
+		EXPECT_EQ(0, u.status);
+		EXPECT_EQ(0, u.base);
+		EXPECT_EQ(0, u.size);
+		EXPECT_EQ(0, u.ssp);
+		EXPECT_EQ(0, u.used);
+		EXPECT_EQ(0, u.peak);
+		EXPECT_EQ(0, u.resident);
+		EXPECT_EQ(SHSTK_ORIGIN_NONE, u.origin);
+		EXPECT_EQ(0, u.install_errno);
+	}
+	close(fd);
+}
+
+static void *self_thread(void *arg)
+{
+	int fd = open_dev();
+
+	if (fd >= 0) {
+		probe_self(fd, &R->p[0]);
+		close(fd);
+	}
+	return NULL;
+}
+
+static int self_in_thread(void *arg)
+{
+	CHECK(run_pthread(self_thread, NULL));
+	return 0;
+}
+
+TEST(own_thread_matches_its_mapping)
+{
+	struct probe *p;
+
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	p = &R->p[0];
+	ASSERT_CHILD_OK(shstk_run(self_in_thread, NULL));
+	EXPECT_USAGE_OF_MAPPING(p);
+	EXPECT_TRUE(p->ss);
+}
+
+TEST(ssp_and_used_are_exact_at_the_call)
+{
+	struct probe *p;
+
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	p = &R->p[0];
+	ASSERT_CHILD_OK(shstk_run(self_in_thread, NULL));
+	ASSERT_EQ(0, p->ret);
+	EXPECT_EQ(p->ssp, p->u.ssp);
+	EXPECT_EQ(p->u.base + p->u.size - p->ssp, p->u.used);
+}
+
+static const unsigned long depths[DEPTHS] = { 0, 10, 100, 1000 };
+
+static void *depth_thread(void *arg)
+{
+	int fd = open_dev(), i;
+
+	if (fd < 0)
+		return NULL;
+	for (i = 0; i < DEPTHS; i++) {
+		R->s0[i] = shstk_get_ssp();
+		usage_at_depth(depths[i], fd, &R->p[i]);
+	}
+	probe_self(fd, &R->p[DEPTHS]);
+	close(fd);
+	return NULL;
+}
+
+static int depth_in_thread(void *arg)
+{
+	CHECK(run_pthread(depth_thread, NULL));
+	return 0;
+}
+
+/* From a known frame, depth D puts SSP exactly 8 * (D + 1) bytes lower. */
+TEST(used_is_exact_at_known_depths)
+{
+	uint64_t top, ssp;
+	int i;
+
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	ASSERT_CHILD_OK(shstk_run(depth_in_thread, NULL));
+	ASSERT_EQ(0, R->p[DEPTHS].ret);
+	top = R->p[DEPTHS].u.base + R->p[DEPTHS].u.size;
+	for (i = 0; i < DEPTHS; i++) {
+		ssp = R->s0[i] - 8 * (depths[i] + 1);
+		ASSERT_EQ(0, R->p[i].ret) TH_LOG("depth %lu", depths[i]);
+		EXPECT_EQ(ssp, R->p[i].ssp);
+		EXPECT_EQ(ssp, R->p[i].u.ssp) TH_LOG("depth %lu", depths[i]);
+		EXPECT_EQ(top - ssp, R->p[i].u.used) TH_LOG("depth %lu", depths[i]);
+	}
+}
+
+/* Deep, then shallow: the shallow answer still has the deep peak. */
+#define PEAK_DEPTH	2000UL
+
+static void *peak_thread(void *arg)
+{
+	int fd = open_dev();
+
+	if (fd < 0)
+		return NULL;
+	/* Deeper than anything glibc did on this fresh stack before. */
+	R->p[0].deepest = shstk_recurse(PEAK_DEPTH);
+	shstk_recurse(100);
+	usage_at_depth(10, fd, &R->p[0]);
+	/* The mapping and its Rss, from calls shallower than PEAK_DEPTH: no new page. */
+	R->p[0].found = !shstk_find_ssp_vma(R->p[0].ssp, &R->p[0].start, &R->p[0].end,
+					    &R->p[0].ss);
+	R->p[0].rss = proc_vma_rss(R->p[0].start);
+	probe_self(fd, &R->p[1]);
+	close(fd);
+	return NULL;
+}
+
+static int peak_in_thread(void *arg)
+{
+	CHECK(run_pthread(peak_thread, NULL));
+	return 0;
+}
+
+TEST(peak_is_the_deepest_ssp_ever)
+{
+	struct probe *p;
+	uint64_t top;
+
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	p = &R->p[0];
+	ASSERT_CHILD_OK(shstk_run(peak_in_thread, NULL));
+	ASSERT_EQ(0, p->ret);
+	top = p->u.base + p->u.size;
+	EXPECT_EQ(top - p->deepest, p->u.peak)
+		TH_LOG("deepest ssp %#llx, top %#llx", (unsigned long long)p->deepest,
+		       (unsigned long long)top);
+	EXPECT_LT(p->u.used, p->u.peak);
+	/* Later, shallower calls do not lower it. */
+	EXPECT_EQ(p->u.peak, R->p[1].u.peak);
+}
+
+TEST(resident_is_whole_pages_and_equals_smaps_rss)
+{
+	struct probe *p;
+	uint64_t top, touched;
+
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	p = &R->p[0];
+	ASSERT_CHILD_OK(shstk_run(peak_in_thread, NULL));
+	ASSERT_EQ(0, p->ret);
+	ASSERT_TRUE(p->found);
+	top = p->u.base + p->u.size;
+	touched = top - (p->deepest & ~(PAGE_SZ - 1));
+	EXPECT_EQ(0, p->u.resident % PAGE_SZ);
+	EXPECT_LE(touched, p->u.resident);
+	EXPECT_GE(p->u.size, p->u.resident);
+	EXPECT_EQ(p->rss, (long)p->u.resident);
+	TH_LOG("size %llu KiB, peak %llu B, resident %llu KiB, smaps Rss %ld KiB",
+	       (unsigned long long)p->u.size >> 10, (unsigned long long)p->u.peak,
+	       (unsigned long long)p->u.resident >> 10, p->rss >> 10);
+}
+
+/* A thread that records its stack, then blocks in read() at a published SSP. */
+struct blocked {
+	int fd;			/* read end of a pipe */
+	uint64_t start, end;
+	bool ss, found;
+	unsigned long depth;
+	volatile uint64_t ssp;
+	volatile pid_t tid;
+};
+
+static uint64_t __attribute__((noinline)) block_at_depth(unsigned long n, struct blocked *b)
+{
+	uint64_t ssp;
+	char c;
+
+	if (!n) {
+		raw_read_at_ssp(b->fd, &c, 1, &b->ssp);
+		return b->ssp;
+	}
+	ssp = block_at_depth(n - 1, b);
+	__asm__ volatile("" : "+r"(ssp) : : "memory");
+	return ssp;
+}
+
+static void *blocked_thread(void *arg)
+{
+	struct blocked *b = arg;
+	uint64_t ssp = shstk_get_ssp();
+
+	b->found = !shstk_find_ssp_vma(ssp, &b->start, &b->end, &b->ss);
+	b->tid = gettid();
+	block_at_depth(b->depth, b);
+	return NULL;
+}
+
+/* Start a blocked thread; wait until it sleeps in read(). */
+static int start_blocked(pthread_t *th, struct blocked *b, int rfd, unsigned long depth)
+{
+	int ret;
+
+	memset(b, 0, sizeof(*b));
+	b->fd = rfd;
+	b->depth = depth;
+	ret = pthread_create(th, NULL, blocked_thread, b);
+	if (ret)
+		return -ret;
+	while (!b->ssp)
+		sched_yield();
+	return proc_wait_sleeping(getpid(), b->tid) ? 0 : -ETIMEDOUT;
+}
+
+static int other_thread(void *arg)
+{
+	struct blocked b;
+	int fd, pipefd[2];
+	pthread_t th;
+
+	CHECK((fd = open_dev()) < 0 ? fd : 0);
+	CHECK(pipe(pipefd) ? -errno : 0);
+	CHECK(start_blocked(&th, &b, pipefd[0], 100));
+	R->other.ret = shstk_usage(fd, b.tid, &R->other.u);
+	R->other.ssp = b.ssp;
+	R->other.start = b.start;
+	R->other.end = b.end;
+	R->other.found = b.found;
+	CHECK(write(pipefd[1], "x", 1) == 1 ? 0 : -EIO);
+	CHECK(-pthread_join(th, NULL));
+	return 0;
+}
+
+TEST(other_thread_by_tid)
+{
+	struct probe *p;
+
+	REQUIRE_SHSTK();
+	ASSERT_KERNEL_RULE();
+	NEW_REPORT();
+	p = &R->other;
+	ASSERT_CHILD_OK(shstk_run(other_thread, NULL));
+	EXPECT_USAGE_OF_MAPPING(p);
+	/* Saved while it sleeps: exactly the SSP of its read() call. */
+	EXPECT_EQ(p->ssp, p->u.ssp);
+	EXPECT_EQ(p->end - p->ssp, p->u.used);
+	EXPECT_EQ(SHSTK_ORIGIN_KERNEL, p->u.origin);
+}
+
+/* A process with its shadow stack on, blocked in read(rfd) at a published SSP. */
+static pid_t spawn_blocked_process(int rfd)
+{
+	pid_t pid;
+	char c;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid)
+		return pid;
+	if (SHSTK_ENABLE_HERE())
+		_exit(SHSTK_RUN_NO_ENABLE);
+	/* This frame never returns; calls from here on are fine. */
+	R->other.found = !shstk_find_ssp_vma(shstk_get_ssp(), &R->other.start, &R->other.end,
+					     &R->other.ss);
+	R->blocked_tid = gettid();
+	raw_read_at_ssp(rfd, &c, 1, &R->blocked_ssp);
+	_exit(0);
+}
+
+static bool wait_blocked(pid_t pid)
+{
+	while (!R->blocked_ssp) {
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return false;
+		sched_yield();
+	}
+	return proc_wait_sleeping(pid, pid);
+}
+
+TEST(other_process_by_tid_as_root)
+{
+	struct probe *p;
+	int fd, pipefd[2], status;
+	pid_t pid;
+
+	REQUIRE_SHSTK();
+	ASSERT_KERNEL_RULE();
+	NEW_REPORT();
+	p = &R->other;
+	ASSERT_EQ(0, geteuid()) TH_LOG("runs as root in the guests");
+	fd = shstk_dev_open();
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, pipe(pipefd));
+	pid = spawn_blocked_process(pipefd[0]);
+	ASSERT_LT(0, pid);
+	ASSERT_TRUE(wait_blocked(pid));
+	p->ret = shstk_usage(fd, pid, &p->u);
+	ASSERT_EQ(1, write(pipefd[1], "x", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	EXPECT_USAGE_OF_MAPPING(p);
+	EXPECT_EQ(R->blocked_ssp, p->u.ssp);
+	EXPECT_EQ(p->end - R->blocked_ssp, p->u.used);
+	EXPECT_EQ(SHSTK_ORIGIN_KERNEL, p->u.origin);
+	close(fd);
+}
+
+/* Another user's process: the caller could not ptrace it, so EPERM. */
+TEST(other_process_without_ptrace_rights_is_eperm)
+{
+	int pipefd[2], status;
+	pid_t pid, asker;
+	long *ret;
+
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	ASSERT_EQ(0, geteuid()) TH_LOG("runs as root in the guests");
+	ret = &R->other.ret;
+	ASSERT_EQ(0, pipe(pipefd));
+	pid = spawn_blocked_process(pipefd[0]);
+	ASSERT_LT(0, pid);
+	ASSERT_TRUE(wait_blocked(pid));
+	asker = fork();
+	ASSERT_LE(0, asker);
+	if (asker == 0) {
+		struct shstk_usage u;
+		int fd;
+
+		if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534))
+			_exit(2);
+		fd = shstk_dev_open();
+		if (fd < 0)
+			_exit(3);
+		*ret = shstk_usage(fd, pid, &u);
+		_exit(0);
+	}
+	ASSERT_EQ(asker, waitpid(asker, &status, 0));
+	ASSERT_EQ(1, write(pipefd[1], "x", 1));
+	waitpid(pid, NULL, 0);
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) TH_LOG("status %#x", status);
+	EXPECT_EQ(-EPERM, *ret);
+}
+
+TEST(missing_tid_is_esrch)
+{
+	struct shstk_usage u;
+	int fd, status;
+	pid_t gone;
+
+	REQUIRE_SHSTK();
+	fd = shstk_dev_open();
+	ASSERT_LE(0, fd);
+	gone = fork();
+	ASSERT_LE(0, gone);
+	if (gone == 0)
+		_exit(0);
+	ASSERT_EQ(gone, waitpid(gone, &status, 0));
+	EXPECT_EQ(-ESRCH, shstk_usage(fd, gone, &u)) TH_LOG("reaped pid %d", gone);
+	/* Above PID_MAX_LIMIT: never a task. */
+	EXPECT_EQ(-ESRCH, shstk_usage(fd, 0x3fffffff, &u));
+	EXPECT_EQ(-ESRCH, shstk_usage(fd, 0xffffffff, &u));
+	close(fd);
+}
+
+/* origin: who chose the thread's shadow stack. */
+static int origins(void *arg)
+{
+	long which = (long)arg;
+	struct shstk_alloc a;
+	int fd;
+
+	CHECK((fd = open_dev()) < 0 ? fd : 0);
+	switch (which) {
+	case 0:	/* arch_prctl() enabled this one; the thread gets the kernel's rule */
+		probe_self(fd, &R->p[1]);
+		break;
+	case 1:
+		CHECK(shstk_set_clone(fd, 0, SZ_64K, 0));
+		break;
+	case 2:
+		CHECK(shstk_alloc(fd, SZ_64K, SHSTK_ALLOC_TOKEN, &a));
+		CHECK(shstk_set_clone(fd, 0, 0, a.token));
+		R->p[1].start = a.addr;
+		break;
+	}
+	CHECK(run_pthread(self_thread, NULL));
+	return 0;
+}
+
+TEST(origin_is_kernel_for_default_threads)
+{
+	REQUIRE_SHSTK();
+	ASSERT_KERNEL_RULE();
+	NEW_REPORT();
+	ASSERT_CHILD_OK(shstk_run(origins, (void *)0));
+	EXPECT_USAGE_OF_MAPPING(&R->p[0]);
+	EXPECT_EQ(SHSTK_ORIGIN_KERNEL, R->p[0].u.origin);
+	EXPECT_USAGE_OF_MAPPING(&R->p[1]);
+	EXPECT_EQ(SHSTK_ORIGIN_KERNEL, R->p[1].u.origin) TH_LOG("arch_prctl-enabled thread");
+}
+
+TEST(origin_is_sized_for_an_armed_thread)
+{
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	ASSERT_CHILD_OK(shstk_run(origins, (void *)1));
+	EXPECT_USAGE_OF_MAPPING(&R->p[0]);
+	EXPECT_EQ(SZ_64K, R->p[0].u.size);
+	EXPECT_EQ(SHSTK_ORIGIN_SIZED, R->p[0].u.origin);
+}
+
+TEST(origin_is_token_for_a_token_thread)
+{
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	ASSERT_CHILD_OK(shstk_run(origins, (void *)2));
+	EXPECT_USAGE_OF_MAPPING(&R->p[0]);
+	EXPECT_EQ(R->p[1].start, R->p[0].u.base);
+	EXPECT_EQ(SZ_64K, R->p[0].u.size);
+	EXPECT_EQ(SHSTK_ORIGIN_TOKEN, R->p[0].u.origin);
+}
+
+static int locked(void *arg)
+{
+	int fd;
+
+	CHECK((fd = open_dev()) < 0 ? fd : 0);
+	CHECK(SHSTK_ARCH_PRCTL(ARCH_SHSTK_LOCK, ARCH_SHSTK_SHSTK));
+	probe_self(fd, &R->p[0]);
+	return 0;
+}
+
+TEST(locked_shadow_stack_reports_locked)
+{
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	ASSERT_CHILD_OK(shstk_run(locked, NULL));
+	ASSERT_EQ(0, R->p[0].ret);
+	EXPECT_EQ(SHSTK_STATUS_ENABLED | SHSTK_STATUS_LOCKED, R->p[0].u.status);
+}
+
+/*
+ * Cost grows with the peak, not the size: a 1 GiB and a 64 KiB shadow
+ * stack with the same use answer in comparable time. The 1 GiB stack is
+ * charged 1 GiB of commit, more than the CET guest's RAM, which the
+ * default heuristic overcommit (mode 0) refuses for one mapping: the test
+ * sets vm.overcommit_memory to 1 and restores it after.
+ */
+#define COST_CALLS	1000
+#define COST_PROBE	5
+#define COST_ROUNDS	3
+#define COST_DEPTH	1000UL
+
+FIXTURE(overcommit) {
+	long saved;
+};
+
+FIXTURE_SETUP(overcommit)
+{
+	self->saved = -1;
+	REQUIRE_SHSTK();
+	self->saved = proc_read_long(OVERCOMMIT_PATH);
+	ASSERT_LE(0, self->saved);
+	ASSERT_EQ(0, proc_write_long(OVERCOMMIT_PATH, 1)) TH_LOG("needs root");
+}
+
+FIXTURE_TEARDOWN(overcommit)
+{
+	if (self->saved >= 0)
+		proc_write_long(OVERCOMMIT_PATH, self->saved);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static long time_usage(int fd, pid_t tid, int calls, uint64_t *ns)
+{
+	struct shstk_usage u;
+	uint64_t t0;
+	long ret;
+	int i;
+
+	t0 = now_ns();
+	for (i = 0; i < calls; i++) {
+		ret = shstk_usage(fd, tid, &u);
+		if (ret)
+			return ret;
+	}
+	*ns = now_ns() - t0;
+	return 0;
+}
+
+static int cost(void *arg)
+{
+	static const uint64_t sizes[2] = { SZ_1G, SZ_64K };
+	struct blocked b[2];
+	int fd, pipefd[2], i, round;
+	pthread_t th[2];
+	uint64_t ns;
+
+	CHECK((fd = open_dev()) < 0 ? fd : 0);
+	CHECK(pipe(pipefd) ? -errno : 0);
+	for (i = 0; i < 2; i++) {
+		CHECK(shstk_set_clone(fd, 0, sizes[i], 0));
+		CHECK(start_blocked(&th[i], &b[i], pipefd[0], COST_DEPTH));
+		CHECK(shstk_usage(fd, b[i].tid, &R->p[i].u));
+	}
+	/*
+	 * A few calls first (also a warm-up): a scan that follows the size
+	 * would make 1000 calls on 1 GiB take minutes of emulated time, so
+	 * stop at the probe when it is already far off.
+	 */
+	R->calls = COST_PROBE;
+	for (i = 0; i < 2; i++)
+		CHECK(time_usage(fd, b[i].tid, COST_PROBE, &R->ns[i]));
+	if (R->ns[0] < 10 * R->ns[1]) {
+		/* Best of a few interleaved rounds: a guest timer tick is not the module. */
+		R->calls = COST_CALLS;
+		R->ns[0] = R->ns[1] = UINT64_MAX;
+		for (round = 0; round < COST_ROUNDS; round++) {
+			for (i = 0; i < 2; i++) {
+				CHECK(time_usage(fd, b[i].tid, COST_CALLS, &ns));
+				if (ns < R->ns[i])
+					R->ns[i] = ns;
+			}
+		}
+	}
+	for (i = 0; i < 2; i++)
+		CHECK(write(pipefd[1], "x", 1) == 1 ? 0 : -EIO);
+	for (i = 0; i < 2; i++)
+		CHECK(-pthread_join(th[i], NULL));
+	return 0;
+}
+
+TEST_F_TIMEOUT(overcommit, cost_grows_with_the_peak_not_the_size, 120)
+{
+	double ratio;
+
+	NEW_REPORT();
+	ASSERT_CHILD_OK(shstk_run(cost, NULL));
+	EXPECT_EQ(SZ_1G, R->p[0].u.size);
+	EXPECT_EQ(SZ_64K, R->p[1].u.size);
+	/* Same use on both. */
+	EXPECT_EQ(R->p[0].u.used, R->p[1].u.used);
+	EXPECT_EQ(R->p[0].u.peak, R->p[1].u.peak);
+	ratio = (double)R->ns[0] / (double)R->ns[1];
+	TH_LOG("%d USAGE calls (best of %d): 1 GiB stack %llu us, 64 KiB stack %llu us, "
+	       "ratio %.3f; peak %llu B, resident %llu / %llu KiB", R->calls,
+	       R->calls == COST_CALLS ? COST_ROUNDS : 1,
+	       (unsigned long long)R->ns[0] / 1000, (unsigned long long)R->ns[1] / 1000, ratio,
+	       (unsigned long long)R->p[0].u.peak, (unsigned long long)R->p[0].u.resident >> 10,
+	       (unsigned long long)R->p[1].u.resident >> 10);
+	EXPECT_EQ(COST_CALLS, R->calls);
+	EXPECT_LT(ratio, 1.5);
+}
+
+TEST(unknown_flags_are_einval)
+{
+	struct shstk_usage u;
+	int fd, bit;
+
+	REQUIRE_SHSTK();
+	fd = shstk_dev_open();
+	ASSERT_LE(0, fd);
+	for (bit = 0; bit < 32; bit++) {
+		usage_init(&u, 0);
+		u.flags = 1U << bit;
+		EXPECT_EQ(-EINVAL, shstk_ioc(fd, SHSTK_IOC_USAGE, &u)) TH_LOG("flag bit %d", bit);
+	}
+	close(fd);
+}
+
+TEST(argsz_rules)
+{
+	uint32_t small[] = { 0, 8, 12, SHSTK_USAGE_SIZE_VER1 - 8, SHSTK_USAGE_SIZE_VER1 - 1 };
+	unsigned char buf[sizeof(struct shstk_usage) + 16];
+	struct shstk_usage *u = (struct shstk_usage *)buf;
+	size_t i;
+	int fd;
+
+	REQUIRE_SHSTK();
+	fd = shstk_dev_open();
+	ASSERT_LE(0, fd);
+	for (i = 0; i < sizeof(small) / sizeof(small[0]); i++) {
+		memset(buf, 0, sizeof(buf));
+		u->argsz = small[i];
+		EXPECT_EQ(-EINVAL, shstk_ioc(fd, SHSTK_IOC_USAGE, u)) TH_LOG("argsz %u", small[i]);
+	}
+	memset(buf, 0, sizeof(buf));
+	u->argsz = sizeof(buf);
+	buf[sizeof(*u) + 9] = 1;
+	EXPECT_EQ(-E2BIG, shstk_ioc(fd, SHSTK_IOC_USAGE, u));
+	buf[sizeof(*u) + 9] = 0;
+	EXPECT_EQ(0, shstk_ioc(fd, SHSTK_IOC_USAGE, u));
+	EXPECT_EQ(sizeof(buf), u->argsz);
+	for (i = sizeof(*u); i < sizeof(buf); i++)
+		EXPECT_EQ(0, buf[i]) TH_LOG("byte %zu written", i);
+	EXPECT_EQ(-EFAULT, shstk_ioc(fd, SHSTK_IOC_USAGE, NULL));
+	close(fd);
+}
+
+TEST_HARNESS_MAIN
