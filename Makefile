@@ -5,7 +5,14 @@
 # make demo       boot the CET guest and show what shstk does
 # make help       all targets
 
-KDIR ?= /lib/modules/$(shell uname -r)/build
+KVER ?= $(shell uname -r)
+KDIR ?= /lib/modules/$(KVER)/build
+
+# module/version.h is the one place for the version; dkms.conf repeats it.
+VERSION := $(shell sed -n 's/^\#define SHSTK_VERSION "\(.*\)"$$/\1/p' module/version.h)
+DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' dkms.conf)
+DKMS_SRC := /usr/src/shstk-$(VERSION)
+DIST := shstk-$(VERSION)
 
 all: module
 
@@ -16,6 +23,7 @@ clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || \
 		rm -rf module/*.o module/.*.cmd *.o .*.cmd *.ko *.mod *.mod.c Module.symvers modules.order
 	$(MAKE) -C tests clean
+	rm -f shstk-*.tar.gz
 
 check:
 	tests/check
@@ -23,13 +31,60 @@ check:
 demo:
 	tests/demo
 
+# The DKMS source tree: only what the build needs. $(call copy-src,DIR)
+define copy-src
+	install -d $(1)/module $(1)/uapi/linux
+	install -m 644 Kbuild Makefile dkms.conf $(1)/
+	install -m 644 module/*.c module/*.h $(1)/module/
+	install -m 644 uapi/linux/*.h $(1)/uapi/linux/
+endef
+
+version-check:
+	@[ -n "$(VERSION)" ] || { echo 'no SHSTK_VERSION in module/version.h' >&2; exit 1; }
+	@[ "$(VERSION)" = "$(DKMS_VERSION)" ] || { echo "dkms.conf PACKAGE_VERSION is" \
+		"'$(DKMS_VERSION)', module/version.h says '$(VERSION)': make them equal" >&2; exit 1; }
+
+# Replaces an earlier install of the same version (on every kernel).
+dkms-install: version-check
+	@if [ -n "$$(dkms status -m shstk -v $(VERSION) 2>/dev/null)" ]; then \
+		echo "dkms remove shstk/$(VERSION) --all  (replacing the installed copy)"; \
+		dkms remove shstk/$(VERSION) --all; fi
+	rm -rf $(DKMS_SRC)
+	$(call copy-src,$(DKMS_SRC))
+	dkms add shstk/$(VERSION)
+	dkms build shstk/$(VERSION) -k $(KVER)
+	dkms install shstk/$(VERSION) -k $(KVER)
+	depmod -a $(KVER)
+
+dkms-remove: version-check
+	@if [ -n "$$(dkms status -m shstk -v $(VERSION) 2>/dev/null)" ]; then \
+		echo "dkms remove shstk/$(VERSION) --all"; dkms remove shstk/$(VERSION) --all; fi
+	rm -rf $(DKMS_SRC)
+
+# A plain source tarball with one top directory, shstk-VERSION/: unpack it
+# in /usr/src (or anywhere, then `dkms add DIR`). Reproducible bytes.
+dist: version-check
+	rm -rf $(DIST).tmp $(DIST).tar.gz
+	$(call copy-src,$(DIST).tmp/$(DIST))
+	install -m 644 README.md $(DIST).tmp/$(DIST)/
+	tar -C $(DIST).tmp --sort=name --owner=0 --group=0 --numeric-owner \
+		--mtime=@$${SOURCE_DATE_EPOCH:-0} -cf - $(DIST) | gzip -9n >$(DIST).tar.gz
+	rm -rf $(DIST).tmp
+	@echo "wrote $(DIST).tar.gz"
+
 help:
 	@echo 'Targets:'
 	@echo '  module (default)  build shstk.ko against KDIR (default: the running kernel)'
 	@echo '  check             install test deps, run static checks and all tests in the'
 	@echo '                    QEMU (plain) and Bochs (CET) guests; prints N passed, N failed'
 	@echo '  demo              boot the CET guest, load the module, show shstk at work'
+	@echo '  dkms-install      (root) copy the sources to /usr/src/shstk-VERSION, then dkms'
+	@echo '                    add, build and install for KVER, and depmod'
+	@echo '  dkms-remove       (root) dkms remove shstk/VERSION --all, rm /usr/src/shstk-VERSION'
+	@echo '  dist              shstk-VERSION.tar.gz: the DKMS source tree in shstk-VERSION/'
 	@echo '  clean             remove build products'
-	@echo 'Variables: KDIR=<kernel build dir>, W=1 and C=2 pass through to Kbuild.'
+	@echo 'Variables: KVER=<kernel release> (default: the running kernel; DKMS targets),'
+	@echo '           KDIR=<kernel build dir> (default: /lib/modules/KVER/build),'
+	@echo '           W=1 and C=2 pass through to Kbuild.'
 
-.PHONY: all module clean check demo help
+.PHONY: all module clean check demo help version-check dkms-install dkms-remove dist
