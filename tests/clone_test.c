@@ -1463,4 +1463,98 @@ TEST(exit_token_is_rewritten_when_the_thread_exits)
 	EXPECT_ON_TOKEN_STACK(&R->t[1]);
 }
 
+/* --- No transient default-size mapping: the armed size is the only one --- */
+
+static long committed_as_kib(void)
+{
+	char line[256];
+	long kib = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Committed_AS: %ld kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+/* Total size of this process's ss mappings, and how many there are. */
+static uint64_t ss_total(int *count)
+{
+	char line[512];
+	unsigned long s, e, start = 0, end = 0;
+	uint64_t total = 0;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	*count = 0;
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &s, &e) == 2) {
+			start = s;
+			end = e;
+		} else if (!strncmp(line, "VmFlags:", 8) && strstr(line, " ss")) {
+			total += end - start;
+			(*count)++;
+		}
+	}
+	if (f)
+		fclose(f);
+	return total;
+}
+
+struct transient {
+	long commit_delta_kib;		/* Committed_AS change across clone3() */
+	uint64_t ss_delta;		/* ss bytes added */
+	int ss_new;			/* ss mappings added */
+};
+
+#define TRANSIENT_STACK (64ULL << 20)
+
+/*
+ * Armed with 64 KiB, clone3() a thread whose stack_size is 64 MiB and look
+ * at the process from the parent the moment clone3() returns, while the
+ * thread is parked: one new ss mapping of 64 KiB, and Committed_AS grew by
+ * that and the thread's own small stack, never by 64 MiB.
+ */
+static int transient_probe(void *arg)
+{
+	struct transient *tr = arg;
+	struct park p = { 0 };
+	struct raw_thread rt;
+	int fd, n_before, n_during;
+	uint64_t before, during;
+	long commit;
+
+	OPEN_DEV(fd);
+	CHECK(shstk_set_clone(fd, 0, SZ_64K, 0));
+	before = ss_total(&n_before);
+	commit = committed_as_kib();
+	CHECK_TRUE(raw_thread_start(&rt, raw_park, &p, TRANSIENT_STACK) > 0);
+	tr->commit_delta_kib = committed_as_kib() - commit;
+	during = ss_total(&n_during);
+	tr->ss_delta = during - before;
+	tr->ss_new = n_during - n_before;
+	p.go = 1;
+	raw_thread_join(&rt);
+	return 0;
+}
+
+TEST(armed_clone_never_maps_the_default_size)
+{
+	struct transient *tr;
+
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	tr = shstk_shared(sizeof(*tr));
+	ASSERT_NE(NULL, tr);
+	ASSERT_CHILD_OK(shstk_run(transient_probe, tr));
+	EXPECT_EQ(1, tr->ss_new);
+	EXPECT_EQ(SZ_64K, tr->ss_delta);
+	/* The thread's own stack (RAW_THREAD_STACK) and 64 KiB, with 1 MiB to spare. */
+	EXPECT_GT((RAW_THREAD_STACK >> 10) + 64 + 1024, tr->commit_delta_kib);
+	TH_LOG("clone3 with stack_size 64 MiB, armed 64 KiB: +%d ss mapping of %llu KiB, "
+	       "Committed_AS +%ld KiB", tr->ss_new, (unsigned long long)tr->ss_delta >> 10,
+	       tr->commit_delta_kib);
+}
+
 TEST_HARNESS_MAIN

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * An "unmodified" multi-threaded program for the launcher and tracer
+ * tests: it knows nothing of SET_CLONE or policies, it only creates
+ * threads, and reports what each got.
+ *
+ *   threads_prog COUNT STACK_SIZE EXPECT
+ *
+ * Turns its shadow stack on (this glibc does not), creates COUNT threads
+ * with STACK_SIZE-byte stacks, all alive at once, and has each read its
+ * own USAGE. Prints the sizes seen and the change of Committed_AS, and
+ * exits 0 only if every thread's shadow stack is EXPECT bytes (0: the
+ * kernel's rule, page-aligned stack size plus glibc's guard page).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+
+#include <linux/shstk.h>
+#include "shstk_cet.h"
+
+static pthread_barrier_t all_alive;
+static int dev_fd;
+
+struct worker {
+	pthread_t t;
+	struct shstk_usage u;
+	int err;
+};
+
+static void *worker(void *arg)
+{
+	struct worker *w = arg;
+
+	w->u = (struct shstk_usage){ .argsz = sizeof(w->u) };
+	if (ioctl(dev_fd, SHSTK_IOC_USAGE, &w->u))
+		w->err = errno;
+	/* Hold every thread (and its shadow stack) until all were counted. */
+	pthread_barrier_wait(&all_alive);
+	pthread_barrier_wait(&all_alive);
+	return NULL;
+}
+
+static long committed_kib(void)
+{
+	char line[256];
+	long kib = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Committed_AS: %ld kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+/* Runs on the shadow stack: never returns (see shstk_cet.h). */
+static int run(int count, size_t stack, uint64_t expect)
+{
+	struct worker *w = calloc(count, sizeof(*w));
+	long before, during;
+	pthread_attr_t attr;
+	int i, bad = 0;
+
+	if (!w)
+		return 2;
+	pthread_barrier_init(&all_alive, NULL, count + 1);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, stack);
+	before = committed_kib();
+	for (i = 0; i < count; i++) {
+		if (pthread_create(&w[i].t, &attr, worker, &w[i])) {
+			printf("pthread_create %d: %s\n", i, strerror(errno));
+			return 3;
+		}
+	}
+	pthread_barrier_wait(&all_alive);
+	during = committed_kib();
+	pthread_barrier_wait(&all_alive);
+	for (i = 0; i < count; i++) {
+		pthread_join(w[i].t, NULL);
+		if (w[i].err || w[i].u.size != expect) {
+			if (bad++ < 5)
+				printf("thread %d: USAGE %s, size %llu, origin %u\n", i,
+				       strerror(w[i].err), (unsigned long long)w[i].u.size,
+				       w[i].u.origin);
+		}
+	}
+	printf("%d threads with %zu KiB stacks: shadow stacks of %llu KiB (origin %u), "
+	       "Committed_AS +%ld KiB, %d wrong\n", count, stack >> 10,
+	       (unsigned long long)w[0].u.size >> 10, w[0].u.origin, during - before, bad);
+	return bad ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t expect;
+	size_t stack;
+	int count;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: %s COUNT STACK_SIZE EXPECT\n", argv[0]);
+		return 2;
+	}
+	count = atoi(argv[1]);
+	stack = strtoull(argv[2], NULL, 0);
+	expect = strtoull(argv[3], NULL, 0);
+	if (!expect)
+		expect = (stack + 4096 + 4095) & ~4095ULL;
+	dev_fd = open(SHSTK_DEVICE, O_RDWR | O_CLOEXEC);
+	if (dev_fd < 0) {
+		perror(SHSTK_DEVICE);
+		return 2;
+	}
+	fflush(stdout);
+	if (SHSTK_ENABLE_HERE())
+		return 4;
+	/* From here on this frame never returns. */
+	exit(run(count, stack, expect));
+}
