@@ -13,11 +13,19 @@
  *                 child starts just above it, and the kernel is told the
  *                 stack is not its own (it never frees it).
  *
- * A clone that fails after this ran gives back what it took (the kernel
- * frees a sized stack itself; shstk_clone_failed() restores the token and
- * the one-shot arming). Errors are those of the upstream clone3
- * shadow_stack_token series (v23), reported at arm time and, for a token
- * that went bad since, at clone time.
+ * Why this is safe:
+ *  - a clone that fails after this ran gives back what it took: the kernel
+ *    frees a sized stack itself (exit_thread() -> shstk_free()), and
+ *    shstk_clone_failed() restores the token and the one-shot arming;
+ *  - fork (no CLONE_VM: the child copies the parent's shadow stack) and
+ *    vfork (the child borrows it) never reach here and keep the arming;
+ *    CLONE_VM without CLONE_THREAD is a thread for this purpose: it gets
+ *    a new shadow stack in the shared mm, and the token is taken there;
+ *  - unload: arming records die with the module, and the hook pins the
+ *    module while a clone runs in here (hook.h), so a clone after unload
+ *    simply gets the kernel's rule.
+ * Errors are those of the upstream clone3 shadow_stack_token series (v23),
+ * reported at arm time and, for a token that went bad since, at clone time.
  */
 #include <linux/mm.h>
 #include <linux/sched.h>

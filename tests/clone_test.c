@@ -1557,4 +1557,112 @@ TEST(armed_clone_never_maps_the_default_size)
 	       tr->commit_delta_kib);
 }
 
+/* --- A clone that fails after the shadow stack was made gives it all back --- */
+
+/* struct clone_args, version 1: with set_tid. */
+struct raw_clone_args_v1 {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+	uint64_t set_tid, set_tid_size;
+};
+
+/*
+ * clone3() a thread asking for a tid that is taken (set_tid = our own
+ * pid): copy_process() fails in alloc_pid() with EEXIST, after
+ * copy_thread() made the shadow stack. Returns -errno. Should the clone
+ * succeed after all, the child leaves at once with a raw exit.
+ */
+static long clone3_with_taken_tid(void)
+{
+	pid_t taken = getpid();
+	struct raw_clone_args_v1 args = {
+		.flags = CLONE_VM | CLONE_THREAD | CLONE_SIGHAND | CLONE_FILES | CLONE_FS,
+		.set_tid = (uintptr_t)&taken,
+		.set_tid_size = 1,
+	};
+	register long rax __asm__("rax") = __NR_clone3;
+	register long rdi __asm__("rdi") = (long)&args;
+	register long rsi __asm__("rsi") = sizeof(args);
+
+	__asm__ volatile("syscall\n\t"
+			 "testq %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 "movl %[nr_exit], %%eax\n\t"
+			 "xorl %%edi, %%edi\n\t"
+			 "syscall\n\t"
+			 "ud2\n"
+			 "1:"
+			 : "+r"(rax)
+			 : "r"(rdi), "r"(rsi), [nr_exit] "i"(__NR_exit)
+			 : "rcx", "r11", "memory");
+	return rax;
+}
+
+struct failed_clone {
+	long ret;			/* clone3()'s result */
+	int ss_before, ss_after;	/* ss mappings */
+	struct shstk_clone arm;		/* GET_CLONE after the failure */
+	uint64_t token, slot;		/* token stack: token address, slot after */
+	int reused;			/* the token ran a thread afterwards */
+};
+
+static int failing_clone(void *arg)
+{
+	struct failed_clone *fc = arg;
+	struct shstk_alloc a;
+	int fd;
+
+	OPEN_DEV(fd);
+	if (fc->token) {
+		CHECK(shstk_alloc(fd, SZ_64K, SHSTK_ALLOC_TOKEN, &a));
+		fc->token = a.token;
+		CHECK(shstk_set_clone(fd, 0, 0, a.token));
+	} else {
+		CHECK(shstk_set_clone(fd, 0, SZ_64K, 0));
+	}
+	fc->ss_before = shstk_count_ss_vmas();
+	fc->ret = clone3_with_taken_tid();
+	fc->ss_after = shstk_count_ss_vmas();
+	CHECK(shstk_get_clone(fd, &fc->arm));
+	if (fc->token) {
+		fc->slot = *(volatile uint64_t *)fc->token;
+		/* Still a good token: it starts a thread now. */
+		CHECK(run_pthread(probe_thread, &R->t[0], 0));
+		fc->reused = R->t[0].found && R->t[0].ssp > a.addr && R->t[0].ssp <= a.token + 8;
+	}
+	return 0;
+}
+
+TEST(failed_clone_unmaps_the_sized_stack_and_keeps_the_arming)
+{
+	struct failed_clone *fc;
+
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	fc = shstk_shared(sizeof(*fc));
+	ASSERT_NE(NULL, fc);
+	ASSERT_CHILD_OK(shstk_run(failing_clone, fc));
+	ASSERT_EQ(-EEXIST, fc->ret) TH_LOG("clone3 with a taken set_tid");
+	EXPECT_EQ(fc->ss_before, fc->ss_after);
+	/* The one-shot arming was not used up by a clone that did not happen. */
+	EXPECT_EQ(SZ_64K, fc->arm.shadow_stack_size);
+	EXPECT_EQ(0, fc->arm.flags);
+}
+
+TEST(failed_clone_gives_the_token_back)
+{
+	struct failed_clone *fc;
+
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	fc = shstk_shared(sizeof(*fc));
+	ASSERT_NE(NULL, fc);
+	fc->token = 1;	/* ask for the token case */
+	ASSERT_CHILD_OK(shstk_run(failing_clone, fc));
+	ASSERT_EQ(-EEXIST, fc->ret);
+	EXPECT_EQ(shstk_token_value(fc->token), fc->slot);
+	EXPECT_EQ(fc->token, fc->arm.shadow_stack_token);
+	EXPECT_EQ(fc->ss_before, fc->ss_after);
+	EXPECT_TRUE(fc->reused);
+}
+
 TEST_HARNESS_MAIN
