@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: MIT
 /*
- * The README's demo: what /dev/shstk reports; the kernel's default
- * shadow-stack sizing that shstk exists to change (a thread with an 8 MiB
- * stack gets an 8 MiB shadow stack); a thread given a 64 KiB shadow stack
- * with SET_CLONE, and one started on a caller-made stack (ALLOC + token),
- * each reporting its USAGE. Static, runs in the test guests:
+ * Part of the README's demo (demo.sh): the kernel's default shadow-stack
+ * sizing that shstk exists to change (a thread with an 8 MiB stack gets an
+ * 8 MiB shadow stack); a thread given a 64 KiB shadow stack with
+ * SET_CLONE, and one started on a caller-made stack (ALLOC + token), each
+ * reporting its USAGE; and a return-address overwrite in a thread on a
+ * sized shadow stack, caught by the CPU. Static, runs in the test guests:
  *   tests/vm/run --cet -- userspace/build/demo
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,29 +24,17 @@
 #include <linux/shstk.h>
 #include "shstk_cet.h"
 
-static const char *const feature_names[] = {
-	"hw", "alloc", "clone-size", "clone-token", "install", "usage", "policy",
-};
-
-static int show_info(int fd)
+/* 1 when user shadow stacks work here, 0 when not, -1 on error. */
+static int have_hw(int fd)
 {
 	struct shstk_info info = { .argsz = sizeof(info) };
-	unsigned int i;
 
 	if (ioctl(fd, SHSTK_IOC_INFO, &info)) {
 		perror("SHSTK_IOC_INFO");
 		return -1;
 	}
-	printf("shstk ABI %u, arch %s\n", info.abi_version,
-	       info.arch == SHSTK_ARCH_X86_64 ? "x86-64 CET" : "other");
-	printf("  features:");
-	for (i = 0; i < sizeof(feature_names) / sizeof(feature_names[0]); i++)
-		if (info.features & (1ULL << i))
-			printf(" %s", feature_names[i]);
-	printf("%s\n", info.features ? "" : " none (no user shadow stacks here)");
-	printf("  sizes: %llu .. %llu bytes, system default %s\n",
-	       (unsigned long long)info.min_size, (unsigned long long)info.max_size,
-	       info.default_size ? "set" : "the kernel's rule");
+	if (!(info.features & SHSTK_FEAT_HW))
+		printf("no user shadow stacks on this CPU or kernel: nothing to show\n");
 	return (info.features & SHSTK_FEAT_HW) ? 1 : 0;
 }
 
@@ -134,7 +124,7 @@ static int thread_demo(void)
 	struct shstk_alloc a = { .argsz = sizeof(a), .size = 64 << 10,
 				 .flags = SHSTK_ALLOC_TOKEN };
 
-	printf("\nThe kernel's rule (no shstk arming):\n");
+	printf("The kernel's rule (no shstk arming):\n");
 	if (run_thread())
 		return 1;
 
@@ -153,6 +143,54 @@ static int thread_demo(void)
 	return 0;
 }
 
+static void rop_caught(int sig, siginfo_t *si, void *uc)
+{
+	static const char msg[] = "  caught: SIGSEGV with si_code SEGV_CPERR (control protection)\n";
+
+	(void)uc;
+	if (sig == SIGSEGV && si->si_code == SEGV_CPERR && write(1, msg, sizeof(msg) - 1))
+		_exit(0);
+	_exit(3);
+}
+
+static void __attribute__((noinline)) rop_target(void)
+{
+	static const char msg[] = "  NOT caught: the overwritten return ran\n";
+
+	if (write(1, msg, sizeof(msg) - 1))
+		_exit(4);
+	_exit(4);
+}
+
+/* What a stack buffer overflow does: overwrite the return address. */
+static void __attribute__((noinline)) smash_return(void)
+{
+	unsigned long *ret_addr = (unsigned long *)__builtin_frame_address(0) + 1;
+
+	*(volatile unsigned long *)ret_addr = (unsigned long)rop_target;
+}
+
+static void *rop_thread(void *arg)
+{
+	smash_return();
+	return arg;
+}
+
+/* Runs with the shadow stack on, in a process of its own: the fault ends it. */
+static int rop_demo(void)
+{
+	struct sigaction sa = { .sa_sigaction = rop_caught, .sa_flags = SA_SIGINFO };
+	pthread_t t;
+
+	printf("\nA return-address overwrite in a thread on a 64 KiB (SET_CLONE) shadow stack:\n");
+	fflush(stdout);
+	if (sigaction(SIGSEGV, &sa, NULL) || arm(64 << 10, 0) ||
+	    pthread_create(&t, NULL, rop_thread, NULL))
+		return 1;
+	pthread_join(t, NULL);
+	return 5;
+}
+
 int main(void)
 {
 	int hw, status;
@@ -164,7 +202,7 @@ int main(void)
 			strerror(errno));
 		return 1;
 	}
-	hw = show_info(dev_fd);
+	hw = have_hw(dev_fd);
 	if (hw <= 0)
 		return hw < 0;
 
@@ -182,6 +220,16 @@ int main(void)
 	}
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
 		fprintf(stderr, "shadow-stack child failed (status %#x)\n", status);
+		return 1;
+	}
+	pid = fork();
+	if (pid == 0) {
+		if (SHSTK_ENABLE_HERE())
+			_exit(2);
+		_exit(rop_demo());
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "ROP demo failed (status %#x)\n", status);
 		return 1;
 	}
 	return 0;

@@ -1,10 +1,10 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT
 /*
- * An "unmodified" multi-threaded program for the launcher and tracer
- * tests: it knows nothing of SET_CLONE or policies, it only creates
- * threads, and reports what each got.
+ * An "unmodified" multi-threaded program, for the demo and the launcher
+ * and tracer tests: it knows nothing of SET_CLONE or policies, it only
+ * creates threads, and reports what each got.
  *
- *   threads_prog COUNT STACK_SIZE EXPECT
+ *   many_threads COUNT STACK_SIZE EXPECT
  *
  * Turns its shadow stack on (this glibc does not), creates COUNT threads
  * with STACK_SIZE-byte stacks, all alive at once, and has each read its
