@@ -329,7 +329,8 @@ void shstk_task_install_end(struct task_struct *t, int err, const struct shstk_t
 	rec = shstk_task_find(t);
 	if (rec) {
 		rec->install_pending = false;
-		rec->install_errno = err;
+		/* Reported like errno: positive. */
+		rec->install_errno = -err;
 		if (!err && ti)
 			rec->thread = *ti;
 		shstk_task_drop_if_empty(rec);

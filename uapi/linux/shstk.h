@@ -102,7 +102,7 @@ struct shstk_usage {
 	__u64 peak;		/* out: deepest use ever, exact to 8 bytes */
 	__u64 resident;		/* out: bytes backed by memory */
 	__u32 origin;		/* out: SHSTK_ORIGIN_* */
-	__s32 install_errno;	/* out: errno of a failed SHSTK_IOC_INSTALL, else 0 */
+	__s32 install_errno;	/* out: errno (positive) of a failed SHSTK_IOC_INSTALL, else 0 */
 };
 
 /* shstk_policy.mode */
