@@ -33,8 +33,14 @@ need_pkgs() {
 	fi
 }
 
-# The kernel build tree the module is built against.
+# The kernel build tree the module is built against. SHSTK_GUEST_KDIR and
+# SHSTK_GUEST_KERNEL (with SHSTK_KVER, its release) boot another kernel,
+# e.g. a debug build.
 guest_kdir() {
+	if [ -n "${SHSTK_GUEST_KDIR:-}" ]; then
+		echo "$SHSTK_GUEST_KDIR"
+		return
+	fi
 	need_pkgs "linux-headers-$SHSTK_KVER"
 	echo "/usr/src/linux-headers-$SHSTK_KVER"
 }
@@ -42,6 +48,11 @@ guest_kdir() {
 # Path of the guest's vmlinuz: Debian's unsigned image, unpacked in the cache.
 guest_kernel() {
 	local dir="$SHSTK_CACHE/kernel-$SHSTK_KVER" tmp deb
+
+	if [ -n "${SHSTK_GUEST_KERNEL:-}" ]; then
+		echo "$SHSTK_GUEST_KERNEL"
+		return
+	fi
 	if [ ! -f "$dir/vmlinuz" ]; then
 		need_pkgs dpkg-dev
 		tmp=$(mktemp -d "$SHSTK_CACHE/.kernel.XXXXXX")
