@@ -45,10 +45,10 @@ static int __init shstk_init(void)
 		return err;
 	err = shstk_ksyms_init();
 	if (err)
-		return err;
+		goto err_tasks;
 	err = shstk_arch_init(&shstk_features);
 	if (err)
-		return err;
+		goto err_tasks;
 	/* Policies size threads through the clone hook. */
 	if ((shstk_features & SHSTK_FEAT_CLONE_SIZE) && shstk_policy_init())
 		shstk_features |= SHSTK_FEAT_POLICY;
@@ -59,12 +59,8 @@ static int __init shstk_init(void)
 
 	/* Last: from here on userspace can reach the module. */
 	err = misc_register(&shstk_miscdev);
-	if (err) {
-		shstk_policy_exit_all();
-		shstk_arch_exit();
-		shstk_tasks_exit();
-		return err;
-	}
+	if (err)
+		goto err_arch;
 
 	/* Counts of live records: tests check they fall back (no leak). */
 	shstk_debugfs = debugfs_create_dir("shstk", NULL);
@@ -75,6 +71,13 @@ static int __init shstk_init(void)
 		shstk_arch_hw_usable() ? "available" : "not available on this CPU or kernel",
 		shstk_features);
 	return 0;
+
+err_arch:
+	shstk_policy_exit_all();
+	shstk_arch_exit();
+err_tasks:
+	shstk_tasks_exit();
+	return err;
 }
 
 static void __exit shstk_exit(void)
