@@ -31,6 +31,11 @@ check:
 demo:
 	tests/demo
 
+# Not in .ci/run: builds a KASAN/lockdep/kmemleak kernel (~8.5 min) and runs
+# CET tests on it in Bochs (~15 min). Results: tests/debug-kernel-result.md.
+check-debug:
+	tests/debug-check
+
 # The DKMS source tree: only what the build needs. $(call copy-src,DIR)
 define copy-src
 	install -d $(1)/module $(1)/uapi/linux
@@ -78,6 +83,7 @@ help:
 	@echo '  check             install test deps, run static checks and all tests in the'
 	@echo '                    QEMU (plain) and Bochs (CET) guests; prints N passed, N failed'
 	@echo '  demo              boot the CET guest, load the module, show shstk at work'
+	@echo '  check-debug       CET tests on a debug kernel (KASAN, lockdep, kmemleak; slow)'
 	@echo '  dkms-install      (root) copy the sources to /usr/src/shstk-VERSION, then dkms'
 	@echo '                    add, build and install for KVER, and depmod'
 	@echo '  dkms-remove       (root) dkms remove shstk/VERSION --all, rm /usr/src/shstk-VERSION'
@@ -87,4 +93,4 @@ help:
 	@echo '           KDIR=<kernel build dir> (default: /lib/modules/KVER/build),'
 	@echo '           W=1 and C=2 pass through to Kbuild.'
 
-.PHONY: all module clean check demo help version-check dkms-install dkms-remove dist
+.PHONY: all module clean check check-debug demo help version-check dkms-install dkms-remove dist
