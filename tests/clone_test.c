@@ -23,6 +23,7 @@
 
 #include "kselftest_harness.h"
 #include "lib/cet.h"
+#include "lib/child_report.h"
 #include "lib/clone3.h"
 #include "lib/ioc.h"
 #include "lib/proc.h"
@@ -60,38 +61,6 @@ struct report {
 };
 
 static struct report *R;
-
-/* In children: give up at this line with this -errno (0: a check failed). */
-#define CHECK(expr) do {						\
-	long _e = (long)(expr);						\
-	if (_e) {							\
-		R->line = __LINE__;					\
-		R->err = (int)_e;					\
-		return 1;						\
-	}								\
-} while (0)
-
-#define CHECK_TRUE(cond) do {						\
-	if (!(cond)) {							\
-		R->line = __LINE__;					\
-		R->err = 0;						\
-		return 1;						\
-	}								\
-} while (0)
-
-#define NEW_REPORT() do {						\
-	R = shstk_shared(sizeof(*R));					\
-	ASSERT_NE(NULL, R);						\
-} while (0)
-
-/* Runs the child once: status is evaluated once. */
-#define ASSERT_CHILD_OK(status) do {					\
-	int _st = (status);						\
-	ASSERT_TRUE(WIFEXITED(_st)) TH_LOG("child status %#x", _st);	\
-	ASSERT_EQ(0, WEXITSTATUS(_st))					\
-		TH_LOG("child gave up at line %d: %s", R->line,		\
-		       R->err ? strerror(-R->err) : "check failed");	\
-} while (0)
 
 #define EXPECT_STACK_SIZE(size, t) do {					\
 	ASSERT_TRUE((t)->found) TH_LOG("no mapping holds ssp %#llx",	\
