@@ -22,6 +22,7 @@ struct traced {
 	uint64_t token;		/* a token stack the process made for the tracer to use */
 	uint64_t ss_size;	/* the new thread's shadow-stack mapping, as it sees it */
 	uint32_t origin;	/* its USAGE origin */
+	int32_t install_errno;	/* its USAGE install_errno */
 	int ss_vmas;		/* ss mappings while it runs (main + itself) */
 	int ret;		/* the process's verdict */
 };
@@ -38,8 +39,10 @@ static void *report_self(void *arg)
 		t->ss_size = end - start;
 	t->ss_vmas = shstk_count_ss_vmas();
 	fd = shstk_dev_open();
-	if (fd >= 0 && !shstk_usage(fd, 0, &u))
+	if (fd >= 0 && !shstk_usage(fd, 0, &u)) {
 		t->origin = u.origin;
+		t->install_errno = u.install_errno;
+	}
 	close(fd);
 	return NULL;
 }
@@ -64,10 +67,15 @@ static int one_thread(void *arg)
 	return 0;
 }
 
-enum install_what { INSTALL_SIZE, INSTALL_TOKEN, INSTALL_TWICE, INSTALL_THEN_KILL };
+enum install_what {
+	INSTALL_SIZE, INSTALL_TOKEN, INSTALL_TWICE, INSTALL_THEN_KILL,
+	INSTALL_THEN_DETACH,		/* the tracer lets go of the thread at once */
+	INSTALL_TOKEN_THEN_SPOIL,	/* and overwrites the token before it runs */
+};
 
 struct tracer_result {
 	int install_ret, second_ret;	/* INSTALL's errno(s) */
+	int spoil_ret, detach_ret;	/* errno of POKEDATA, DETACH */
 	uint32_t status_pending;	/* USAGE status right after INSTALL */
 	int exit_status;		/* the traced process */
 };
@@ -114,7 +122,7 @@ static void trace_and_install(struct traced *t, enum install_what what, struct t
 			struct shstk_usage u;
 
 			installed = true;
-			if (what == INSTALL_TOKEN)
+			if (what == INSTALL_TOKEN || what == INSTALL_TOKEN_THEN_SPOIL)
 				in.shadow_stack_token = t->token;
 			else
 				in.shadow_stack_size = KIB(64);
@@ -125,6 +133,13 @@ static void trace_and_install(struct traced *t, enum install_what what, struct t
 				r->second_ret = shstk_ioc(fd, SHSTK_IOC_INSTALL, &in);
 			if (what == INSTALL_THEN_KILL) {
 				kill(pid, SIGKILL);
+				continue;
+			}
+			/* ptrace writes with FOLL_FORCE, shadow-stack pages too. */
+			if (what == INSTALL_TOKEN_THEN_SPOIL)
+				r->spoil_ret = ptrace(PTRACE_POKEDATA, w, t->token, 0) ? errno : 0;
+			if (what == INSTALL_THEN_DETACH) {
+				r->detach_ret = ptrace(PTRACE_DETACH, w, 0, 0) ? errno : 0;
 				continue;
 			}
 		}
@@ -189,6 +204,42 @@ TEST_F(install, target_killed_while_install_pending)
 	EXPECT_EQ(0, self->r.install_ret);
 	ASSERT_TRUE(WIFSIGNALED(self->r.exit_status));
 	EXPECT_EQ(SIGKILL, WTERMSIG(self->r.exit_status));
+}
+
+/*
+ * The tracer detaches with the install pending: the task work is the
+ * thread's own, so it still applies before the first user instruction.
+ */
+TEST_F(install, tracer_detach_while_pending_still_applies)
+{
+	trace_and_install(self->t, INSTALL_THEN_DETACH, &self->r);
+	ASSERT_EQ(0, self->r.install_ret);
+	ASSERT_EQ(0, self->r.detach_ret);
+	ASSERT_TRUE(WIFEXITED(self->r.exit_status)) TH_LOG("status %#x", self->r.exit_status);
+	ASSERT_EQ(0, WEXITSTATUS(self->r.exit_status));
+	EXPECT_EQ(KIB(64), self->t->ss_size);
+	EXPECT_EQ(SHSTK_ORIGIN_SIZED, self->t->origin);
+	EXPECT_EQ(3, self->t->ss_vmas);
+}
+
+/*
+ * Applying fails in the thread (its token was overwritten after the
+ * ioctl checked it): the thread keeps the kernel's shadow stack, runs
+ * normally, and USAGE tells it why (install_errno, positive).
+ */
+TEST_F(install, install_that_fails_to_apply_keeps_the_old_stack_and_says_why)
+{
+	trace_and_install(self->t, INSTALL_TOKEN_THEN_SPOIL, &self->r);
+	ASSERT_EQ(0, self->r.install_ret);
+	ASSERT_EQ(0, self->r.spoil_ret);
+	ASSERT_TRUE(WIFEXITED(self->r.exit_status)) TH_LOG("status %#x", self->r.exit_status);
+	ASSERT_EQ(0, WEXITSTATUS(self->r.exit_status));
+	/* The kernel's rule: 8 MiB stack plus glibc's 4 KiB guard. */
+	EXPECT_EQ(MIB(8) + KIB(4), self->t->ss_size);
+	EXPECT_EQ(SHSTK_ORIGIN_KERNEL, self->t->origin);
+	EXPECT_EQ(EINVAL, self->t->install_errno);
+	/* main's, the token stack and the thread's kernel-made one. */
+	EXPECT_EQ(3, self->t->ss_vmas);
 }
 
 static int install_self(void *arg)
