@@ -26,6 +26,13 @@ bool shstk_arch_hw_usable(void);
 int shstk_arch_init(u64 *features);
 void shstk_arch_exit(void);
 
+/*
+ * Make the clone and exit paths call into shstk (SHSTK_FEAT_CLONE_*
+ * work only from then on). Called once, on first use, in process
+ * context; 0 or -errno with nothing left half-done.
+ */
+int shstk_arch_hooks_on(void);
+
 /* Thread state, as SHSTK_IOC_USAGE reports it. */
 struct shstk_arch_thread {
 	bool enabled, locked;

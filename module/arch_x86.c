@@ -233,11 +233,24 @@ static struct shstk_hook x86_hooks[] = {
 
 static void x86_unhook(void)
 {
+	bool live = false;
 	int i;
 
-	for (i = ARRAY_SIZE(x86_hooks) - 1; i >= 0; i--)
+	for (i = ARRAY_SIZE(x86_hooks) - 1; i >= 0; i--) {
+		live |= x86_hooks[i].registered;
 		shstk_hook_unregister(&x86_hooks[i]);
-	shstk_hooks_sync();
+	}
+	/* Never registered: no task can be in a handler or replacement. */
+	if (live)
+		shstk_hooks_sync();
+}
+
+static void x86_release_hooks(void)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(x86_hooks); i++)
+		shstk_hook_release(&x86_hooks[i]);
 }
 
 int shstk_arch_init(u64 *features)
@@ -262,9 +275,10 @@ int shstk_arch_init(u64 *features)
 		return 0;
 	static_call_update(x86_alloc_thread_stack, (x86_alloc_thread_stack_fn *)alloc);
 	static_call_update(x86_shstk_free, (x86_shstk_free_fn *)free);
+	/* Registered on first use (shstk_arch_hooks_on()), not here. */
 	for (i = 0; i < ARRAY_SIZE(x86_hooks); i++) {
-		if (shstk_hook_register(&x86_hooks[i])) {
-			x86_unhook();
+		if (shstk_hook_prepare(&x86_hooks[i])) {
+			x86_release_hooks();
 			return 0;
 		}
 	}
@@ -272,7 +286,27 @@ int shstk_arch_init(u64 *features)
 	return 0;
 }
 
+int shstk_arch_hooks_on(void)
+{
+	size_t i;
+	int err;
+
+	/* An ops without its filter would trace every function. */
+	for (i = 0; i < ARRAY_SIZE(x86_hooks); i++)
+		if (WARN_ON_ONCE(!x86_hooks[i].prepared))
+			return -EOPNOTSUPP;
+	for (i = 0; i < ARRAY_SIZE(x86_hooks); i++) {
+		err = shstk_hook_register(&x86_hooks[i]);
+		if (err) {
+			x86_unhook();
+			return err;
+		}
+	}
+	return 0;
+}
+
 void shstk_arch_exit(void)
 {
 	x86_unhook();
+	x86_release_hooks();
 }

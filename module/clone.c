@@ -63,6 +63,10 @@ int shstk_ioc_set_clone(union shstk_ioc_arg *arg)
 	}
 	if (err)
 		return err;
+	/* The clone that uses the arming must find the hooks live. */
+	err = shstk_activate();
+	if (err)
+		return err;
 	return shstk_task_set_arming(current, &arm);
 }
 

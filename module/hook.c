@@ -8,14 +8,20 @@
 
 #include "hook.h"
 
-int shstk_hook_register(struct shstk_hook *hook)
+int shstk_hook_prepare(struct shstk_hook *hook)
 {
 	char name[KSYM_NAME_LEN];
 	int err;
 
 	hook->ops.func = hook->handler;
-	/* RECURSION: ftrace guards against the handler re-entering itself. */
-	hook->ops.flags = FTRACE_OPS_FL_RECURSION;
+	/*
+	 * No FTRACE_OPS_FL_RECURSION: the trampoline calls the handler
+	 * directly, without ftrace's recursion-guarding wrapper (it costs
+	 * every clone). The handlers never call a hooked function, so they
+	 * cannot recurse; they run preemptible, which they allow (RCU
+	 * lookups, spinlocks), and unload waits for them with tasks RCU.
+	 */
+	hook->ops.flags = 0;
 	if (hook->redirects)
 		hook->ops.flags |= FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY;
 
@@ -26,11 +32,26 @@ int shstk_hook_register(struct shstk_hook *hook)
 		pr_warn("cannot hook %s (ftrace filter: %d)\n", hook->name, err);
 		return err;
 	}
+	hook->prepared = true;
+	return 0;
+}
+
+void shstk_hook_release(struct shstk_hook *hook)
+{
+	if (!hook->prepared)
+		return;
+	ftrace_free_filter(&hook->ops);
+	hook->prepared = false;
+}
+
+int shstk_hook_register(struct shstk_hook *hook)
+{
+	int err;
+
 	err = register_ftrace_function(&hook->ops);
 	if (err) {
 		/* EBUSY: another IPMODIFY user (a livepatch) holds the function. */
 		pr_warn("cannot hook %s (ftrace: %d)\n", hook->name, err);
-		ftrace_free_filter(&hook->ops);
 		return err;
 	}
 	hook->registered = true;
@@ -42,7 +63,6 @@ void shstk_hook_unregister(struct shstk_hook *hook)
 	if (!hook->registered)
 		return;
 	unregister_ftrace_function(&hook->ops);
-	ftrace_free_filter(&hook->ops);
 	hook->registered = false;
 }
 
@@ -65,29 +85,34 @@ static void shstk_tracepoint_match(struct tracepoint *tp, void *priv)
 		t->tp = tp;
 }
 
-int shstk_tracepoint_register(struct shstk_tracepoint *t)
+int shstk_tracepoint_find(struct shstk_tracepoint *t)
 {
-	int err;
-
 	for_each_kernel_tracepoint(shstk_tracepoint_match, t);
 	if (!t->tp) {
 		pr_warn("no tracepoint %s\n", t->name);
 		return -ENOENT;
 	}
+	return 0;
+}
+
+int shstk_tracepoint_register(struct shstk_tracepoint *t)
+{
+	int err;
+
 	err = tracepoint_probe_register(t->tp, t->probe, NULL);
-	if (err) {
+	if (err)
 		pr_warn("cannot probe tracepoint %s: %d\n", t->name, err);
-		t->tp = NULL;
-	}
+	else
+		t->registered = true;
 	return err;
 }
 
 void shstk_tracepoint_unregister(struct shstk_tracepoint *t)
 {
-	if (!t->tp)
+	if (!t->registered)
 		return;
 	tracepoint_probe_unregister(t->tp, t->probe, NULL);
-	t->tp = NULL;
+	t->registered = false;
 	/* No probe may still run when the module text goes. */
 	tracepoint_synchronize_unregister();
 }

@@ -2,10 +2,15 @@
 /*
  * Hooks on kernel functions, through ftrace (the livepatch mechanism).
  *
- * A hook's handler runs at the function's entry with preemption off. To do
- * work that may sleep, it redirects the function to a replacement with the
- * same signature (shstk_hook_redirect()); the replacement runs in the
- * caller's normal context and may call the original through its address:
+ * Hooks are prepared at load (the function must be ftrace-able) and
+ * registered on first use (shstk_activate()): until something is armed or
+ * a policy set, the hooked functions run untouched, at no cost.
+ *
+ * A hook's handler runs at the function's entry, preemptible, and must
+ * not sleep or call a hooked function. To do work that may sleep, it
+ * redirects the function to a replacement with the same signature
+ * (shstk_hook_redirect()); the replacement runs in the caller's normal
+ * context and may call the original through its address:
  * calls from this module are never redirected. A redirect pins the module
  * until the replacement calls shstk_hook_done().
  */
@@ -21,9 +26,13 @@ struct shstk_hook {
 	ftrace_func_t handler;
 	bool redirects;			/* IPMODIFY: may change the function run */
 	struct ftrace_ops ops;
-	bool registered;
+	bool prepared, registered;
 };
 
+/* Load: the function's ftrace filter. Unload: its release. */
+int shstk_hook_prepare(struct shstk_hook *hook);
+void shstk_hook_release(struct shstk_hook *hook);
+/* First use: the hook goes live. */
 int shstk_hook_register(struct shstk_hook *hook);
 void shstk_hook_unregister(struct shstk_hook *hook);
 
@@ -56,8 +65,11 @@ struct shstk_tracepoint {
 	const char *name;
 	void *probe;
 	struct tracepoint *tp;
+	bool registered;
 };
 
+/* Load: find it. First use: probe it. */
+int shstk_tracepoint_find(struct shstk_tracepoint *t);
 int shstk_tracepoint_register(struct shstk_tracepoint *t);
 void shstk_tracepoint_unregister(struct shstk_tracepoint *t);
 

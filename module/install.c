@@ -135,6 +135,10 @@ int shstk_ioc_install(union shstk_ioc_arg *arg)
 		if (err)
 			goto out_put;
 	}
+	/* The thread's record and exit need the hooks live. */
+	err = shstk_activate();
+	if (err)
+		goto out_put;
 
 	err = -ENOMEM;
 	req = kzalloc(sizeof(*req), GFP_KERNEL);

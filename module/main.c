@@ -20,6 +20,51 @@
 u64 shstk_features;
 static struct dentry *shstk_debugfs;
 
+/*
+ * The ftrace hooks and tracepoint probes go live on first use: the first
+ * SET_CLONE arming, INSTALL, process policy or system default. Until then
+ * a loaded shstk costs the kernel's clone and exit paths nothing (no
+ * trampoline on them). Once live they stay until unload: the records made
+ * under them need them to the end.
+ */
+static DEFINE_MUTEX(shstk_activate_lock);
+static bool shstk_ready;	/* init is past its setup: activation may run */
+static bool shstk_active;
+
+int shstk_activate(void)
+{
+	int err = 0;
+
+	/* Pairs with the release below: live hooks are seen as live. */
+	if (smp_load_acquire(&shstk_active))
+		return 0;
+	mutex_lock(&shstk_activate_lock);
+	/*
+	 * Parameters given to insmod are set before init: init activates.
+	 * Without the clone hooks (no CET) there is nothing to make live; the
+	 * ioctls that need them are EOPNOTSUPP.
+	 */
+	if (shstk_active || !shstk_ready || !(shstk_features & SHSTK_FEAT_CLONE_SIZE))
+		goto out;
+	if (shstk_features & SHSTK_FEAT_POLICY) {
+		err = shstk_policy_hooks_on();
+		if (err)
+			goto out;
+	}
+	err = shstk_arch_hooks_on();
+	if (err) {
+		/* Policies can have no record yet: only the probes to undo. */
+		shstk_policy_hooks_off();
+		goto out;
+	}
+	/* Pairs with the acquire above. */
+	smp_store_release(&shstk_active, true);
+	pr_info("hooks live (first use)\n");
+out:
+	mutex_unlock(&shstk_activate_lock);
+	return err;
+}
+
 static const struct file_operations shstk_fops = {
 	/* An open /dev/shstk pins the module: rmmod waits for the last close. */
 	.owner		= THIS_MODULE,
@@ -56,6 +101,18 @@ static int __init shstk_init(void)
 	if ((shstk_features & (SHSTK_FEAT_ALLOC | SHSTK_FEAT_CLONE_SIZE)) ==
 	    (SHSTK_FEAT_ALLOC | SHSTK_FEAT_CLONE_SIZE))
 		shstk_features |= SHSTK_FEAT_INSTALL;
+
+	/* A system default given to insmod applies from the start. */
+	mutex_lock(&shstk_activate_lock);
+	shstk_ready = true;
+	mutex_unlock(&shstk_activate_lock);
+	if (shstk_policy_default_active()) {
+		err = shstk_activate();
+		if (err) {
+			pr_err("cannot apply the system default: hooks unavailable (%d)\n", err);
+			goto err_arch;
+		}
+	}
 
 	/* Last: from here on userspace can reach the module. */
 	err = misc_register(&shstk_miscdev);

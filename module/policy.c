@@ -119,6 +119,12 @@ u64 shstk_policy_size(struct task_struct *t, unsigned long stack_size)
 	}
 }
 
+/* Whether the system default sizes threads (the module must be live). */
+bool shstk_policy_default_active(void)
+{
+	return shstk_sys_rule_read().mode != SHSTK_POLICY_KERNEL;
+}
+
 u64 shstk_policy_default_size(void)
 {
 	struct shstk_rule rule = shstk_sys_rule_read();
@@ -241,7 +247,10 @@ int shstk_ioc_set_policy(union shstk_ioc_arg *arg)
 	task = shstk_get_target_thread(p->pid);
 	if (IS_ERR(task))
 		return PTR_ERR(task);
-	err = shstk_policy_set(task->signal, &rule);
+	/* The process's next clone, fork and exit must find the hooks live. */
+	err = shstk_activate();
+	if (!err)
+		err = shstk_policy_set(task->signal, &rule);
 	put_task_struct(task);
 	return err;
 }
@@ -336,28 +345,42 @@ bool shstk_policy_init(void)
 {
 	size_t i;
 
+	for (i = 0; i < ARRAY_SIZE(shstk_policy_tracepoints); i++)
+		if (shstk_tracepoint_find(&shstk_policy_tracepoints[i]))
+			return false;
 	shstk_policy_cache = kmem_cache_create("shstk_policy", sizeof(struct shstk_proc_policy),
 					       0, SLAB_NO_MERGE, NULL);
-	if (!shstk_policy_cache)
-		return false;
-	for (i = 0; i < ARRAY_SIZE(shstk_policy_tracepoints); i++) {
-		if (shstk_tracepoint_register(&shstk_policy_tracepoints[i])) {
-			while (i--)
-				shstk_tracepoint_unregister(&shstk_policy_tracepoints[i]);
-			kmem_cache_destroy(shstk_policy_cache);
-			shstk_policy_cache = NULL;
-			return false;
-		}
-	}
-	return true;
+	return !!shstk_policy_cache;
 }
 
-void shstk_policy_exit_all(void)
+/* First use: inheritance and cleanup follow processes from now on. */
+int shstk_policy_hooks_on(void)
+{
+	size_t i;
+	int err;
+
+	for (i = 0; i < ARRAY_SIZE(shstk_policy_tracepoints); i++) {
+		err = shstk_tracepoint_register(&shstk_policy_tracepoints[i]);
+		if (err) {
+			while (i--)
+				shstk_tracepoint_unregister(&shstk_policy_tracepoints[i]);
+			return err;
+		}
+	}
+	return 0;
+}
+
+void shstk_policy_hooks_off(void)
 {
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(shstk_policy_tracepoints); i++)
 		shstk_tracepoint_unregister(&shstk_policy_tracepoints[i]);
+}
+
+void shstk_policy_exit_all(void)
+{
+	shstk_policy_hooks_off();
 	shstk_policies_clear();
 	/* Waits for the kfree_rcu() frees in flight (kvfree_rcu_barrier()). */
 	kmem_cache_destroy(shstk_policy_cache);
@@ -387,39 +410,42 @@ static u64 *shstk_param_field(struct shstk_rule *rule, enum shstk_param which)
 	}
 }
 
+/* Setters run one at a time: the kernel holds the module's param lock. */
 static int shstk_param_set(const char *val, const struct kernel_param *kp)
 {
 	enum shstk_param which = *(const enum shstk_param *)kp->arg;
-	struct shstk_rule rule;
+	struct shstk_rule rule = shstk_sys_rule_read();
 	unsigned long long v;
 	char *end;
-	int err = 0;
+	int err;
 
 	v = memparse(val, &end);
 	if (end == val || (*end && *end != '\n'))
 		return -EINVAL;
-
-	write_seqlock(&shstk_sys_lock);
-	rule = shstk_sys_rule;
 	if (which == SHSTK_PARAM_RATIO) {
 		if (v > U32_MAX || (v && !shstk_ratio_valid(v)))
-			err = -EINVAL;
+			return -EINVAL;
 		rule.ratio = v;
 	} else {
 		*shstk_param_field(&rule, which) = v;
 	}
 	if (rule.size && rule.ratio)
-		err = -EINVAL;	/* one rule at a time */
+		return -EINVAL;	/* one rule at a time */
 	if ((rule.size && shstk_check_size(rule.size)) || shstk_check_size(rule.min_size) ||
 	    shstk_check_size(rule.max_size) || rule.min_size > rule.max_size)
-		err = -EINVAL;
-	if (!err) {
-		rule.mode = rule.size ? SHSTK_POLICY_FIXED :
-			    rule.ratio ? SHSTK_POLICY_RATIO : SHSTK_POLICY_KERNEL;
-		shstk_sys_rule = rule;
+		return -EINVAL;
+	rule.mode = rule.size ? SHSTK_POLICY_FIXED :
+		    rule.ratio ? SHSTK_POLICY_RATIO : SHSTK_POLICY_KERNEL;
+	/* A default that sizes threads needs the hooks live before it applies. */
+	if (rule.mode != SHSTK_POLICY_KERNEL) {
+		err = shstk_activate();
+		if (err)
+			return err;
 	}
+	write_seqlock(&shstk_sys_lock);
+	shstk_sys_rule = rule;
 	write_sequnlock(&shstk_sys_lock);
-	return err;
+	return 0;
 }
 
 static int shstk_param_get(char *buf, const struct kernel_param *kp)

@@ -22,6 +22,9 @@ struct mm_struct;
 /* SHSTK_FEAT_* that work here; set once at load (main.c). */
 extern u64 shstk_features;
 
+/* main.c: hooks go live on first use (see there); 0 or -errno. */
+int shstk_activate(void);
+
 /* Live records, shown in debugfs (shstk/tasks, shstk/policies). */
 extern atomic_t shstk_stat_tasks;
 extern atomic_t shstk_stat_policies;
@@ -60,7 +63,10 @@ void shstk_thread_release(struct task_struct *tsk);
 
 /* policy.c: process policies and the system default */
 bool shstk_policy_init(void);
+int shstk_policy_hooks_on(void);
+void shstk_policy_hooks_off(void);
 void shstk_policy_exit_all(void);
+bool shstk_policy_default_active(void);
 int shstk_ioc_set_policy(union shstk_ioc_arg *arg);
 int shstk_ioc_get_policy(union shstk_ioc_arg *arg);
 bool shstk_policy_active(struct task_struct *t);
