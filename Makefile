@@ -23,6 +23,7 @@ clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || \
 		rm -rf module/*.o module/.*.cmd *.o .*.cmd *.ko *.mod *.mod.c Module.symvers modules.order
 	$(MAKE) -C tests clean
+	$(MAKE) -C bench clean
 	rm -f shstk-*.tar.gz
 
 check:
@@ -35,6 +36,14 @@ demo:
 # CET tests on it in Bochs (~15 min). Results: tests/debug-kernel-result.md.
 check-debug:
 	tests/debug-check
+
+# Not in .ci/run: the benchmarks in the CET guest (~40 min); writes
+# bench/results/ (tables, CSV, SVG plots). bench-quick: a shorter try.
+bench:
+	bench/run
+
+bench-quick:
+	bench/run --quick
 
 # The DKMS source tree: only what the build needs. $(call copy-src,DIR)
 define copy-src
@@ -84,6 +93,8 @@ help:
 	@echo '                    QEMU (plain) and Bochs (CET) guests; prints N passed, N failed'
 	@echo '  demo              boot the CET guest, load the module, show shstk at work'
 	@echo '  check-debug       CET tests on a debug kernel (KASAN, lockdep, kmemleak; slow)'
+	@echo '  bench             benchmarks in the CET guest: bench/results/ (table, CSV, SVG; slow)'
+	@echo '  bench-quick       a shorter benchmark run into bench/results-quick/'
 	@echo '  dkms-install      (root) copy the sources to /usr/src/shstk-VERSION, then dkms'
 	@echo '                    add, build and install for KVER, and depmod'
 	@echo '  dkms-remove       (root) dkms remove shstk/VERSION --all, rm /usr/src/shstk-VERSION'
@@ -93,4 +104,4 @@ help:
 	@echo '           KDIR=<kernel build dir> (default: /lib/modules/KVER/build),'
 	@echo '           W=1 and C=2 pass through to Kbuild.'
 
-.PHONY: all module clean check check-debug demo help version-check dkms-install dkms-remove dist
+.PHONY: all module clean check check-debug bench bench-quick demo help version-check dkms-install dkms-remove dist
