@@ -14,6 +14,7 @@
 #include "lib/ioc.h"
 #include "lib/proc.h"
 #include "lib/require.h"
+#include "lib/scale.h"
 
 #define PARAMS "/sys/module/shstk/parameters/"
 #define KIB(x) ((uint64_t)(x) << 10)
@@ -474,13 +475,13 @@ static long live_records_settled(const char *what, long want)
  */
 TEST_F_TIMEOUT(policy, policies_are_freed_when_processes_exit, 900)
 {
-	long before, after;
+	long before, after, n = test_scaled(SHORT_LIVED);
 	int i, status;
 	pid_t pid;
 
 	before = live_records("policies");
 	ASSERT_LE(0, before) TH_LOG("no shstk/policies in debugfs");
-	for (i = 0; i < SHORT_LIVED; i++) {
+	for (i = 0; i < n; i++) {
 		pid = fork();
 		ASSERT_LE(0, pid);
 		if (!pid) {
@@ -498,8 +499,7 @@ TEST_F_TIMEOUT(policy, policies_are_freed_when_processes_exit, 900)
 		ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status)) TH_LOG("process %d", i);
 	}
 	after = live_records_settled("policies", before);
-	TH_LOG("live policies: %ld before, %ld after %d processes (x2)", before, after,
-	       SHORT_LIVED);
+	TH_LOG("live policies: %ld before, %ld after %ld processes (x2)", before, after, n);
 	EXPECT_EQ(before, after);
 }
 

@@ -25,6 +25,7 @@
 #include "lib/ioc.h"
 #include "lib/raw.h"
 #include "lib/require.h"
+#include "lib/scale.h"
 
 #define SZ_64K		(64ULL << 10)
 #define SZ_128K		(128ULL << 10)
@@ -194,7 +195,8 @@ static int sized_creators(void *arg)
 	CHECK(fd < 0 ? -errno : 0);
 	for (i = 0; i < CREATORS; i++) {
 		cr[i] = (struct creator){
-			.fd = fd, .size = PAGE_SZ * (i + 1), .clones = CLONES_TOTAL / CREATORS,
+			.fd = fd, .size = PAGE_SZ * (i + 1),
+			.clones = test_scaled(CLONES_TOTAL) / CREATORS,
 		};
 		CHECK(-start_thread(&t[i], creator, &cr[i]));
 	}
@@ -220,7 +222,7 @@ TEST(sixteen_creators_each_get_their_own_armed_size)
 	       t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9,
 	       sysconf(_SC_NPROCESSORS_ONLN));
 	EXPECT_EQ(0, C->arm_failures);
-	EXPECT_EQ(CLONES_TOTAL, C->clones);
+	EXPECT_EQ(test_scaled(CLONES_TOTAL) / CREATORS * CREATORS, C->clones);
 	EXPECT_EQ(0, C->mismatches)
 		TH_LOG("first mismatch: got %#llx, armed %#llx",
 		       (unsigned long long)C->bad_size, (unsigned long long)C->bad_expected);
