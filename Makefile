@@ -32,12 +32,13 @@ check:
 demo:
 	tests/demo
 
-# Not in .ci/run: builds a KASAN/lockdep/kmemleak kernel (~8.5 min) and runs
-# CET tests on it in Bochs (~15 min). Results: tests/debug-kernel-result.md.
+# Not in .ci/run: builds a KASAN/lockdep/kmemleak kernel (~8.5 min cold)
+# and runs the whole guest suite on it in Bochs (~9 min). Results:
+# tests/debug-kernel-result.md.
 check-debug:
 	tests/debug-check
 
-# Not in .ci/run: the benchmarks in the CET guest (~40 min); writes
+# Not in .ci/run: the benchmarks in the CET guest (~4 min); writes
 # bench/results/ (tables, CSV, SVG plots). bench-quick: a shorter try.
 bench:
 	bench/run
