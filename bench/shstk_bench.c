@@ -11,10 +11,12 @@
  *              rule, FIXED 64 KiB and RATIO 64 (and without shadow stacks,
  *              the baseline that isolates the shadow-stack share).
  *   2. strict  vm.overcommit_memory=2 with a fixed commit headroom: threads
- *              created before pthread_create() fails, kernel rule vs 64 KiB.
+ *              created before pthread_create() fails, kernel rule vs 64 KiB,
+ *              with glibc's stacks and with stacks charged as touched.
  *   3. latency pthread_create+join, 10,000 iterations per case: no module,
- *              module loaded but unarmed, SET_CLONE 64 KiB, a caller-made
- *              token stack reused through the exit token, FIXED policy.
+ *              module loaded but not used yet, SET_CLONE 64 KiB, a
+ *              caller-made token stack reused through the exit token, FIXED
+ *              policy, and an unarmed process once the hooks are live.
  *   4. usage   SHSTK_IOC_USAGE of another thread: cost vs shadow-stack size
  *              (same 4 KiB used) and vs used depth.
  *
