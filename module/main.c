@@ -123,6 +123,8 @@ static int __init shstk_init(void)
 	shstk_debugfs = debugfs_create_dir("shstk", NULL);
 	debugfs_create_atomic_t("tasks", 0444, shstk_debugfs, &shstk_stat_tasks);
 	debugfs_create_atomic_t("policies", 0444, shstk_debugfs, &shstk_stat_policies);
+	/* Y once the hooks are live: tests check they wait for first use. */
+	debugfs_create_bool("hooks_live", 0444, shstk_debugfs, &shstk_active);
 
 	pr_info("version %s loaded, user shadow stacks %s, features %#llx\n", SHSTK_VERSION,
 		shstk_arch_hw_usable() ? "available" : "not available on this CPU or kernel",

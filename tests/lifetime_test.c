@@ -541,4 +541,84 @@ TEST_F_TIMEOUT(lifetime, open_device_refuses_unload, 300)
 	close(fd);
 }
 
+/* debugfs shstk/hooks_live: 'Y' or 'N', 0 if it cannot be read. */
+static char hooks_live(void)
+{
+	char c = 0;
+	int fd = open("/sys/kernel/debug/shstk/hooks_live", O_RDONLY);
+
+	if (fd >= 0 && read(fd, &c, 1) != 1)
+		c = 0;
+	if (fd >= 0)
+		close(fd);
+	return c;
+}
+
+static int write_param(const char *name, const char *val)
+{
+	char path[128];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/sys/module/shstk/parameters/%s", name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static int reload(void)
+{
+	int ret = module_unload_retry(NULL);
+
+	return ret ? ret : module_load();
+}
+
+/*
+ * (5) The hooks go live on first use, not at load: reads, refused
+ * requests and a disarm leave them off (no cost to the kernel's clone
+ * path); a policy, or a system default that sizes threads, turns them on
+ * where the clone features exist (INFO). Without user shadow stacks they
+ * never go live.
+ */
+TEST_F_TIMEOUT(lifetime, hooks_go_live_on_first_use, 300)
+{
+	struct shstk_policy pol = { .argsz = sizeof(pol) };
+	struct shstk_clone disarm = { .argsz = sizeof(disarm) };
+	struct shstk_usage u = { .argsz = sizeof(u) };
+	bool can = shstk_features() & SHSTK_FEAT_POLICY;
+	int fd;
+
+	ASSERT_EQ(0, reload());
+	ASSERT_EQ('N', hooks_live()) TH_LOG("hooks live right after load");
+	fd = shstk_dev_open();
+	ASSERT_LE(0, fd);
+	shstk_ioc(fd, SHSTK_IOC_USAGE, &u);
+	shstk_ioc(fd, SHSTK_IOC_GET_POLICY, &pol);
+	shstk_ioc(fd, SHSTK_IOC_SET_CLONE, &disarm);
+	pol = (struct shstk_policy){ .argsz = sizeof(pol), .mode = 99 };
+	EXPECT_EQ(can ? -EINVAL : -EOPNOTSUPP, shstk_ioc(fd, SHSTK_IOC_SET_POLICY, &pol));
+	pol = (struct shstk_policy){ .argsz = sizeof(pol), .pid = 4194304 };
+	EXPECT_EQ(can ? -ESRCH : -EOPNOTSUPP, shstk_ioc(fd, SHSTK_IOC_SET_POLICY, &pol));
+	EXPECT_EQ(-EINVAL, write_param("default_size", "12345"));
+	EXPECT_EQ('N', hooks_live()) TH_LOG("reads and refused requests made the hooks live");
+
+	/* A process policy (the kernel's rule, for this process). */
+	pol = (struct shstk_policy){ .argsz = sizeof(pol) };
+	EXPECT_EQ(can ? 0 : -EOPNOTSUPP, shstk_ioc(fd, SHSTK_IOC_SET_POLICY, &pol));
+	EXPECT_EQ(can ? 'Y' : 'N', hooks_live());
+	close(fd);
+
+	/* A system default that sizes threads, on a fresh module. */
+	ASSERT_EQ(0, reload());
+	ASSERT_EQ('N', hooks_live());
+	EXPECT_EQ(0, write_param("default_size", "0"));
+	EXPECT_EQ('N', hooks_live()) TH_LOG("the kernel's rule as default needs no hooks");
+	EXPECT_EQ(0, write_param("default_size", "65536"));
+	EXPECT_EQ(can ? 'Y' : 'N', hooks_live());
+	EXPECT_EQ(0, write_param("default_size", "0"));
+}
+
 TEST_HARNESS_MAIN
