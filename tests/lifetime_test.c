@@ -18,6 +18,7 @@
 #include "kselftest_harness.h"
 #include "lib/cet.h"
 #include "lib/ioc.h"
+#include "lib/proc.h"
 #include "lib/require.h"
 
 #define KIB(x)		((uint64_t)(x) << 10)
@@ -554,21 +555,6 @@ static char hooks_live(void)
 	return c;
 }
 
-static int write_param(const char *name, const char *val)
-{
-	char path[128];
-	int fd, ret = 0;
-
-	snprintf(path, sizeof(path), "/sys/module/shstk/parameters/%s", name);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 static int reload(void)
 {
 	int ret = module_unload_retry(NULL);
@@ -602,7 +588,7 @@ TEST_F_TIMEOUT(lifetime, hooks_go_live_on_first_use, 300)
 	EXPECT_EQ(can ? -EINVAL : -EOPNOTSUPP, shstk_ioc(fd, SHSTK_IOC_SET_POLICY, &pol));
 	pol = (struct shstk_policy){ .argsz = sizeof(pol), .pid = 4194304 };
 	EXPECT_EQ(can ? -ESRCH : -EOPNOTSUPP, shstk_ioc(fd, SHSTK_IOC_SET_POLICY, &pol));
-	EXPECT_EQ(-EINVAL, write_param("default_size", "12345"));
+	EXPECT_EQ(-EINVAL, shstk_param_write("default_size", "12345"));
 	EXPECT_EQ('N', hooks_live()) TH_LOG("reads and refused requests made the hooks live");
 
 	/* A process policy (the kernel's rule, for this process). */
@@ -614,11 +600,11 @@ TEST_F_TIMEOUT(lifetime, hooks_go_live_on_first_use, 300)
 	/* A system default that sizes threads, on a fresh module. */
 	ASSERT_EQ(0, reload());
 	ASSERT_EQ('N', hooks_live());
-	EXPECT_EQ(0, write_param("default_size", "0"));
+	EXPECT_EQ(0, shstk_param_write("default_size", "0"));
 	EXPECT_EQ('N', hooks_live()) TH_LOG("the kernel's rule as default needs no hooks");
-	EXPECT_EQ(0, write_param("default_size", "65536"));
+	EXPECT_EQ(0, shstk_param_write("default_size", "65536"));
 	EXPECT_EQ(can ? 'Y' : 'N', hooks_live());
-	EXPECT_EQ(0, write_param("default_size", "0"));
+	EXPECT_EQ(0, shstk_param_write("default_size", "0"));
 }
 
 TEST_HARNESS_MAIN

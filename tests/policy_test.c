@@ -16,7 +16,6 @@
 #include "lib/require.h"
 #include "lib/scale.h"
 
-#define PARAMS "/sys/module/shstk/parameters/"
 #define KIB(x) ((uint64_t)(x) << 10)
 #define MIB(x) ((uint64_t)(x) << 20)
 
@@ -46,30 +45,6 @@ static int get_policy(pid_t pid, struct shstk_policy *p)
 	ret = shstk_ioc(fd, SHSTK_IOC_GET_POLICY, p);
 	close(fd);
 	return ret;
-}
-
-/* Write a module parameter; 0 or -errno. */
-static int set_param(const char *name, const char *val)
-{
-	char path[128];
-	int fd, ret = 0;
-
-	snprintf(path, sizeof(path), PARAMS "%s", name);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
-static long get_param(const char *name)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), PARAMS "%s", name);
-	return proc_read_long(path);
 }
 
 /*
@@ -150,10 +125,10 @@ FIXTURE_SETUP(policy)
 FIXTURE_TEARDOWN(policy)
 {
 	/* Leave the system default as the guest started. */
-	set_param("default_size", "0");
-	set_param("default_ratio", "0");
-	set_param("min_size", "4096");
-	set_param("max_size", "4294967296");
+	shstk_param_write("default_size", "0");
+	shstk_param_write("default_ratio", "0");
+	shstk_param_write("min_size", "4096");
+	shstk_param_write("max_size", "4294967296");
 }
 
 static void run_sizes(struct __test_metadata *_metadata, struct sizes *s)
@@ -234,8 +209,8 @@ TEST_F(policy, system_default_applies_without_a_process_policy)
 	struct shstk_info info;
 	struct shstk_policy p;
 
-	ASSERT_EQ(0, set_param("default_size", "64K"));
-	EXPECT_EQ(65536, get_param("default_size"));
+	ASSERT_EQ(0, shstk_param_write("default_size", "64K"));
+	EXPECT_EQ(65536, shstk_param_read("default_size"));
 	ASSERT_EQ(0, shstk_info_get(&info));
 	EXPECT_EQ(KIB(64), info.default_size);
 	ASSERT_EQ(0, get_policy(0, &p));
@@ -250,7 +225,7 @@ TEST_F(policy, system_default_applies_without_a_process_policy)
 /* A process policy, even KERNEL, is the process's choice over the system's. */
 TEST_F(policy, process_policy_beats_the_system_default)
 {
-	ASSERT_EQ(0, set_param("default_size", "64K"));
+	ASSERT_EQ(0, shstk_param_write("default_size", "64K"));
 	ASSERT_EQ(0, set_policy(0, SHSTK_POLICY_KERNEL, SHSTK_POLICY_INHERIT, 0, 0, 0, 0));
 	*self->s = (struct sizes){ .n = 1, .stacks = { MIB(1) } };
 	run_sizes(_metadata, self->s);
@@ -260,8 +235,8 @@ TEST_F(policy, process_policy_beats_the_system_default)
 
 TEST_F(policy, system_default_ratio_with_clamp)
 {
-	ASSERT_EQ(0, set_param("min_size", "32K"));
-	ASSERT_EQ(0, set_param("default_ratio", "32"));
+	ASSERT_EQ(0, shstk_param_write("min_size", "32K"));
+	ASSERT_EQ(0, shstk_param_write("default_ratio", "32"));
 	*self->s = (struct sizes){ .n = 2, .stacks = { KIB(256), MIB(8) } };
 	run_sizes(_metadata, self->s);
 	EXPECT_EQ(KIB(32), self->s->got[0]);	/* 260K / 32 = 8.1K -> min 32K */
@@ -270,20 +245,20 @@ TEST_F(policy, system_default_ratio_with_clamp)
 
 TEST_F(policy, bad_parameter_writes_are_einval_and_keep_the_old_value)
 {
-	ASSERT_EQ(0, set_param("default_size", "64K"));
-	EXPECT_EQ(-EINVAL, set_param("default_size", "12345"));	/* not a multiple of 8 */
-	EXPECT_EQ(-EINVAL, set_param("default_size", "1"));	/* below min_size */
-	EXPECT_EQ(-EINVAL, set_param("default_size", "8G"));	/* above max_size */
-	EXPECT_EQ(-EINVAL, set_param("default_size", "lots"));
-	EXPECT_EQ(-EINVAL, set_param("default_ratio", "4"));	/* size and ratio: one rule */
-	EXPECT_EQ(65536, get_param("default_size"));
-	EXPECT_EQ(0, get_param("default_ratio"));
-	ASSERT_EQ(0, set_param("default_size", "0"));
-	EXPECT_EQ(-EINVAL, set_param("default_ratio", "3"));	/* not a power of two */
-	EXPECT_EQ(-EINVAL, set_param("default_ratio", "128"));
-	EXPECT_EQ(-EINVAL, set_param("min_size", "8G"));	/* above max_size */
-	EXPECT_EQ(0, get_param("default_ratio"));
-	EXPECT_EQ(4096, get_param("min_size"));
+	ASSERT_EQ(0, shstk_param_write("default_size", "64K"));
+	EXPECT_EQ(-EINVAL, shstk_param_write("default_size", "12345"));	/* not a multiple of 8 */
+	EXPECT_EQ(-EINVAL, shstk_param_write("default_size", "1"));	/* below min_size */
+	EXPECT_EQ(-EINVAL, shstk_param_write("default_size", "8G"));	/* above max_size */
+	EXPECT_EQ(-EINVAL, shstk_param_write("default_size", "lots"));
+	EXPECT_EQ(-EINVAL, shstk_param_write("default_ratio", "4"));	/* size and ratio: one rule */
+	EXPECT_EQ(65536, shstk_param_read("default_size"));
+	EXPECT_EQ(0, shstk_param_read("default_ratio"));
+	ASSERT_EQ(0, shstk_param_write("default_size", "0"));
+	EXPECT_EQ(-EINVAL, shstk_param_write("default_ratio", "3"));	/* not a power of two */
+	EXPECT_EQ(-EINVAL, shstk_param_write("default_ratio", "128"));
+	EXPECT_EQ(-EINVAL, shstk_param_write("min_size", "8G"));	/* above max_size */
+	EXPECT_EQ(0, shstk_param_read("default_ratio"));
+	EXPECT_EQ(4096, shstk_param_read("min_size"));
 }
 
 static int exec_self(const char *mode)

@@ -3,6 +3,8 @@
 #ifndef SHSTK_TEST_PROC_H
 #define SHSTK_TEST_PROC_H
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -109,5 +111,32 @@ static inline int proc_write_long(const char *path, long v)
 }
 
 #define OVERCOMMIT_PATH "/proc/sys/vm/overcommit_memory"
+
+#define SHSTK_PARAMS "/sys/module/shstk/parameters/"
+
+/* Write a module parameter of shstk as the string val; 0 or -errno. */
+static inline int shstk_param_write(const char *name, const char *val)
+{
+	char path[128];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), SHSTK_PARAMS "%s", name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* A numeric module parameter of shstk, -1 if it cannot be read. */
+static inline long shstk_param_read(const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), SHSTK_PARAMS "%s", name);
+	return proc_read_long(path);
+}
 
 #endif /* SHSTK_TEST_PROC_H */
