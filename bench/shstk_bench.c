@@ -257,6 +257,15 @@ static void *herd_member(void *arg)
 	return NULL;
 }
 
+/* Wait until n members are alive (and waiting). */
+static void herd_wait(struct herd *h, int n)
+{
+	pthread_mutex_lock(&h->lock);
+	while (h->alive < n)
+		pthread_cond_wait(&h->cond, &h->lock);
+	pthread_mutex_unlock(&h->lock);
+}
+
 /*
  * Create up to max threads with attr; stop at the first failure. Returns
  * how many run (all waiting), and the failing error in *err (0: none).
@@ -271,10 +280,7 @@ static int herd_grow(struct herd *h, pthread_t *t, int max, const pthread_attr_t
 		if (*err)
 			break;
 	}
-	pthread_mutex_lock(&h->lock);
-	while (h->alive < n)
-		pthread_cond_wait(&h->cond, &h->lock);
-	pthread_mutex_unlock(&h->lock);
+	herd_wait(h, n);
 	return n;
 }
 
@@ -419,13 +425,13 @@ static const char *const overcommit_files[] = {
 	"/proc/sys/vm/overcommit_ratio",
 	"/proc/sys/vm/user_reserve_kbytes",
 };
-static long overcommit_saved[3];
+static long overcommit_saved[ARRAY_SIZE(overcommit_files)];
 
 static void overcommit_save(void)
 {
 	unsigned int i;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < ARRAY_SIZE(overcommit_files); i++) {
 		overcommit_saved[i] = proc_read_long(overcommit_files[i]);
 		if (overcommit_saved[i] < 0)
 			die(overcommit_files[i]);
@@ -437,7 +443,7 @@ static void overcommit_restore(void)
 {
 	unsigned int i;
 
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < ARRAY_SIZE(overcommit_files); i++)
 		write_sysctl(overcommit_files[i], overcommit_saved[i]);
 }
 
@@ -473,7 +479,7 @@ static int strict_child(void *arg)
 	if (!job->lazy_stacks) {
 		n = herd_grow(&h, t, job->max, &attr, &job->err);
 	} else {
-		for (n = 0, job->err = 0; n < job->max && !job->err; n++) {
+		for (n = 0, job->err = 0; n < job->max; n++) {
 			char *stack = stacks + (size_t)n * STACK_SIZE;
 
 			/* A failed charge here is an error, not a SIGBUS later. */
@@ -487,10 +493,7 @@ static int strict_child(void *arg)
 			if (job->err)
 				break;
 		}
-		pthread_mutex_lock(&h.lock);
-		while (h.alive < n)
-			pthread_cond_wait(&h.cond, &h.lock);
-		pthread_mutex_unlock(&h.lock);
+		herd_wait(&h, n);
 	}
 	overcommit_restore();
 	job->created = n;
@@ -769,10 +772,7 @@ static int usage_child(void *arg)
 	pthread_attr_setstacksize(&attr, STACK_SIZE + 4 * job->depth);
 	if (shstk_pthread_create(&t, &attr, diver_thread, &d, job->ss_size, 0))
 		return 2;
-	pthread_mutex_lock(&d.herd.lock);
-	while (d.herd.alive < 1)
-		pthread_cond_wait(&d.herd.cond, &d.herd.lock);
-	pthread_mutex_unlock(&d.herd.lock);
+	herd_wait(&d.herd, 1);
 	for (i = 0; i < job->calls; i++) {
 		t0 = now_ns();
 		if (shstk_usage(d.tid, &job->u))
