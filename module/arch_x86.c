@@ -8,10 +8,14 @@
  * thread's stack: from mm_release() when a thread exits or execs (current
  * is the thread, past its last user instruction, before its tid is
  * cleared) and from exit_thread() when copy_process() fails after
- * copy_thread() (current is the parent). Neither is exported; both are
- * hooked with ftrace (hook.h) and redirected to replacements below only
- * when shstk has something to do, so an unarmed clone costs one handler
- * call. free_task() drops the records of task.c.
+ * copy_thread() (current is the parent). When copy_thread() itself fails
+ * after making the stack (set_new_tls() refuses a CLONE_SETTLS value),
+ * copy_process() skips exit_thread(): the kernel leaks its own stack
+ * there, so copy_thread() is hooked too, to give back what shstk made.
+ * None of these is exported; all are hooked with ftrace (hook.h) and
+ * redirected to replacements below only when shstk has something to do,
+ * so an unarmed clone costs one handler call per hook. free_task() drops
+ * the records of task.c.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -41,10 +45,13 @@ typedef unsigned long x86_alloc_thread_stack_fn(struct task_struct *tsk,
 						unsigned long clone_flags,
 						unsigned long stack_size);
 typedef void x86_shstk_free_fn(struct task_struct *tsk);
+typedef int x86_copy_thread_fn(struct task_struct *p, const struct kernel_clone_args *args);
 static_assert(__same_type(shstk_alloc_thread_stack, x86_alloc_thread_stack_fn));
 static_assert(__same_type(shstk_free, x86_shstk_free_fn));
+static_assert(__same_type(copy_thread, x86_copy_thread_fn));
 DEFINE_STATIC_CALL_NULL(x86_alloc_thread_stack, x86_alloc_thread_stack_fn);
 DEFINE_STATIC_CALL_NULL(x86_shstk_free, x86_shstk_free_fn);
+DEFINE_STATIC_CALL_NULL(x86_copy_thread, x86_copy_thread_fn);
 DEFINE_STATIC_CALL_NULL(x86_map_shadow_stack, x86_syscall_fn);
 
 u32 shstk_arch_id(void)
@@ -180,29 +187,70 @@ static unsigned long x86_alloc_thread_stack_hooked(struct task_struct *tsk,
 	return ssp;
 }
 
+/* Only where the kernel would make a new shadow stack, and shstk has a say. */
+static bool x86_clone_wanted(u64 clone_flags)
+{
+	return shstk_arch_enabled(current) &&
+	       (clone_flags & (CLONE_VM | CLONE_VFORK)) == CLONE_VM &&
+	       shstk_clone_wanted(current);
+}
+
 static void notrace x86_alloc_thread_stack_handler(unsigned long ip, unsigned long parent_ip,
 						   struct ftrace_ops *ops,
 						   struct ftrace_regs *fregs)
 {
-	unsigned long clone_flags = ftrace_regs_get_argument(fregs, 1);
+	if (shstk_hook_from_self(parent_ip))
+		return;
+	if (x86_clone_wanted(ftrace_regs_get_argument(fregs, 1)))
+		shstk_hook_redirect(fregs, x86_alloc_thread_stack_hooked);
+}
+
+/* A clone shstk took part in is failing: what it took goes back. */
+static void x86_clone_undo(struct task_struct *child)
+{
+	shstk_clone_failed(child);
+	/* A sized stack is the kernel's to unmap; a token stack has base 0. */
+	static_call(x86_shstk_free)(child);
+}
+
+/*
+ * Replacement of copy_thread(), for clones shstk may size: a failure
+ * after the shadow stack was made goes straight to copy_process()'s
+ * cleanup, without exit_thread() and so without shstk_free(). A record of
+ * child exists only when shstk_clone_alloc() succeeded, so a failure
+ * before it (child's shstk fields still the parent's copy) is left alone.
+ */
+static int x86_copy_thread_hooked(struct task_struct *p, const struct kernel_clone_args *args)
+{
+	int err = static_call(x86_copy_thread)(p, args);
+
+	if (err && shstk_task_known(p))
+		x86_clone_undo(p);
+	shstk_hook_done();
+	return err;
+}
+
+static void notrace x86_copy_thread_handler(unsigned long ip, unsigned long parent_ip,
+					    struct ftrace_ops *ops, struct ftrace_regs *fregs)
+{
+	const struct kernel_clone_args *args;
 
 	if (shstk_hook_from_self(parent_ip))
 		return;
-	/* Only where the kernel would make a new shadow stack. */
-	if (!shstk_arch_enabled(current) || (clone_flags & (CLONE_VM | CLONE_VFORK)) != CLONE_VM)
-		return;
-	if (shstk_clone_wanted(current))
-		shstk_hook_redirect(fregs, x86_alloc_thread_stack_hooked);
+	args = (const struct kernel_clone_args *)ftrace_regs_get_argument(fregs, 1);
+	if (x86_clone_wanted(args->flags))
+		shstk_hook_redirect(fregs, x86_copy_thread_hooked);
 }
 
 /* Replacement of shstk_free(), for threads shstk has a record of. */
 static void x86_shstk_free_hooked(struct task_struct *tsk)
 {
-	if (tsk == current)
+	if (tsk == current) {
 		shstk_thread_release(tsk);
-	else
-		shstk_clone_failed(tsk);
-	static_call(x86_shstk_free)(tsk);
+		static_call(x86_shstk_free)(tsk);
+	} else {
+		x86_clone_undo(tsk);
+	}
 	shstk_hook_done();
 }
 
@@ -229,6 +277,7 @@ static struct shstk_hook x86_hooks[] = {
 	{ .name = "shstk_free", .handler = x86_shstk_free_handler, .redirects = true },
 	{ .name = "shstk_alloc_thread_stack", .handler = x86_alloc_thread_stack_handler,
 	  .redirects = true },
+	{ .name = "copy_thread", .handler = x86_copy_thread_handler, .redirects = true },
 };
 
 static void x86_unhook(void)
@@ -255,7 +304,7 @@ static void x86_release_hooks(void)
 
 int shstk_arch_init(u64 *features)
 {
-	unsigned long map, alloc, free;
+	unsigned long map, alloc, free, copy;
 	size_t i;
 
 	*features = 0;
@@ -271,10 +320,12 @@ int shstk_arch_init(u64 *features)
 
 	alloc = shstk_ksym("shstk_alloc_thread_stack");
 	free = shstk_ksym("shstk_free");
-	if (!alloc || !free)
+	copy = shstk_ksym("copy_thread");
+	if (!alloc || !free || !copy)
 		return 0;
 	static_call_update(x86_alloc_thread_stack, (x86_alloc_thread_stack_fn *)alloc);
 	static_call_update(x86_shstk_free, (x86_shstk_free_fn *)free);
+	static_call_update(x86_copy_thread, (x86_copy_thread_fn *)copy);
 	/* Registered on first use (shstk_arch_hooks_on()), not here. */
 	for (i = 0; i < ARRAY_SIZE(x86_hooks); i++) {
 		if (shstk_hook_prepare(&x86_hooks[i])) {

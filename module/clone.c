@@ -14,9 +14,12 @@
  *                 stack is not its own (it never frees it).
  *
  * Why this is safe:
- *  - a clone that fails after this ran gives back what it took: the kernel
- *    frees a sized stack itself (exit_thread() -> shstk_free()), and
- *    shstk_clone_failed() restores the token and the one-shot arming;
+ *  - a clone that fails after this ran gives back what it took: the sized
+ *    stack is unmapped and shstk_clone_failed() restores the token and the
+ *    one-shot arming, from shstk_free() (exit_thread(), when copy_process()
+ *    fails after copy_thread()) or from the arch's copy_thread() hook (when
+ *    copy_thread() itself fails after making the stack, a path on which
+ *    the kernel never calls shstk_free());
  *  - fork (no CLONE_VM: the child copies the parent's shadow stack) and
  *    vfork (the child borrows it) never reach here and keep the arming;
  *    CLONE_VM without CLONE_THREAD is a thread for this purpose: it gets
@@ -102,6 +105,13 @@ static unsigned long shstk_clone_token(struct task_struct *child, const struct s
 	int err;
 
 	err = shstk_token_consume(current->mm, arm->token, &base);
+	/*
+	 * ABI: a token that went bad since arming fails the clone with
+	 * EINVAL, whatever happened to it (consumed, or its stack unmapped
+	 * or remapped: EFAULT at arm time).
+	 */
+	if (err == -EFAULT)
+		err = -EINVAL;
 	if (err)
 		return err;
 	ti->origin = SHSTK_ORIGIN_TOKEN;
