@@ -1222,7 +1222,7 @@ static int vfork_armed(void *arg)
 	long pid;
 
 	OPEN_DEV(fd);
-	CHECK(shstk_set_clone(fd, SHSTK_CLONE_PERSIST, SZ_64K, 0));
+	CHECK(shstk_set_clone(fd, 0, SZ_64K, 0));
 	R->ss_before = shstk_count_ss_vmas();
 	pid = raw_vfork_ssps(&parent_ssp, &R->value);
 	CHECK(pid < 0 ? pid : 0);
@@ -1230,10 +1230,15 @@ static int vfork_armed(void *arg)
 	R->ret[0] = status;
 	R->addr = parent_ssp;
 	R->ss_after = shstk_count_ss_vmas();
+	CHECK(shstk_get_clone(fd, &R->got[0]));
 	return 0;
 }
 
-/* vfork shares the caller's shadow stack; an arming must not change that. */
+/*
+ * vfork shares the caller's shadow stack; a one-shot arming changes
+ * neither that nor itself (ABI.md: a clone without CLONE_VM keeps it, and
+ * vfork is no new thread either).
+ */
 TEST(vfork_child_runs_on_the_callers_shadow_stack)
 {
 	REQUIRE_SHSTK();
@@ -1244,6 +1249,7 @@ TEST(vfork_child_runs_on_the_callers_shadow_stack)
 	EXPECT_NE(0, R->addr);
 	EXPECT_EQ(R->addr, R->value);
 	EXPECT_EQ(R->ss_before, R->ss_after);
+	EXPECT_ARMING(0, SZ_64K, 0, &R->got[0]);
 }
 
 /* ROP on a sized or token stack: still SIGSEGV with SEGV_CPERR. */
@@ -1534,24 +1540,42 @@ struct raw_clone_args_v1 {
 	uint64_t set_tid, set_tid_size;
 };
 
+/* Two places where copy_process() fails after copy_thread() made the shadow stack. */
+enum clone_failure {
+	/*
+	 * alloc_pid() refuses a set_tid that is taken (our own pid): EEXIST,
+	 * after copy_thread(); copy_process() calls exit_thread().
+	 */
+	FAIL_TAKEN_TID,
+	/*
+	 * copy_thread() itself: set_new_tls() refuses a non-canonical
+	 * CLONE_SETTLS value (EPERM) after the shadow stack was made, and
+	 * copy_process() skips exit_thread() (so shstk_free()) on this path.
+	 */
+	FAIL_BAD_TLS,
+};
+
 /*
- * clone3() a thread asking for a tid that is taken (set_tid = our own
- * pid): copy_process() fails in alloc_pid() with EEXIST, after
- * copy_thread() made the shadow stack. Returns -errno. Should the clone
- * succeed after all, the child leaves at once with a raw exit.
+ * clone3() a thread that fails as how says. Returns -errno. Should the
+ * clone succeed after all, the child leaves at once with a raw exit.
  */
-static long clone3_with_taken_tid(void)
+static long clone3_failing(enum clone_failure how)
 {
 	pid_t taken = getpid();
 	struct raw_clone_args_v1 args = {
 		.flags = CLONE_VM | CLONE_THREAD | CLONE_SIGHAND | CLONE_FILES | CLONE_FS,
-		.set_tid = (uintptr_t)&taken,
-		.set_tid_size = 1,
 	};
 	register long rax __asm__("rax") = __NR_clone3;
 	register long rdi __asm__("rdi") = (long)&args;
 	register long rsi __asm__("rsi") = sizeof(args);
 
+	if (how == FAIL_TAKEN_TID) {
+		args.set_tid = (uintptr_t)&taken;
+		args.set_tid_size = 1;
+	} else {
+		args.flags |= CLONE_SETTLS;
+		args.tls = 1ULL << 63;
+	}
 	__asm__ volatile("syscall\n\t"
 			 "testq %%rax, %%rax\n\t"
 			 "jnz 1f\n\t"
@@ -1566,72 +1590,285 @@ static long clone3_with_taken_tid(void)
 	return rax;
 }
 
+/* What sized the shadow stack of the clone that fails. */
+enum failed_sizing { BY_ARMED_SIZE, BY_TOKEN, BY_POLICY };
+
 struct failed_clone {
+	enum clone_failure how;
+	enum failed_sizing by;
 	long ret;			/* clone3()'s result */
 	int ss_before, ss_after;	/* ss mappings */
+	uint64_t ss_bytes_before, ss_bytes_after;
+	long tasks_before, tasks_after;	/* debugfs shstk/tasks */
 	struct shstk_clone arm;		/* GET_CLONE after the failure */
 	uint64_t token, slot;		/* token stack: token address, slot after */
 	int reused;			/* the token ran a thread afterwards */
+	struct thread_report next;	/* the next thread, under the policy */
 };
+
+#define SHSTK_TASKS "/sys/kernel/debug/shstk/tasks"
+
+/* Thread records go an RCU grace period after the task: up to 2 s. */
+static long tasks_settled(long want)
+{
+	long n = proc_read_long(SHSTK_TASKS);
+	int i;
+
+	for (i = 0; i < 20 && n > want; i++) {
+		usleep(100000);
+		n = proc_read_long(SHSTK_TASKS);
+	}
+	return n;
+}
+
+/* The count once earlier tests' records are gone: unchanged for 300 ms. */
+static long tasks_quiet(void)
+{
+	long n = proc_read_long(SHSTK_TASKS), last;
+	int i, same = 0;
+
+	for (i = 0; i < 20 && same < 3; i++) {
+		usleep(100000);
+		last = n;
+		n = proc_read_long(SHSTK_TASKS);
+		same = n == last ? same + 1 : 0;
+	}
+	return n;
+}
+
+static int set_fixed_policy(int fd, uint64_t size)
+{
+	struct shstk_policy p = {
+		.argsz = sizeof(p),
+		.mode = SHSTK_POLICY_FIXED,
+		.size = size,
+	};
+
+	return ioctl(fd, SHSTK_IOC_SET_POLICY, &p) ? -errno : 0;
+}
 
 static int failing_clone(void *arg)
 {
 	struct failed_clone *fc = arg;
 	struct shstk_alloc a;
-	int fd;
+	int fd, n;
 
 	OPEN_DEV(fd);
-	if (fc->token) {
+	switch (fc->by) {
+	case BY_TOKEN:
 		CHECK(shstk_alloc(fd, SZ_64K, SHSTK_ALLOC_TOKEN, &a));
 		fc->token = a.token;
 		CHECK(shstk_set_clone(fd, 0, 0, a.token));
-	} else {
+		break;
+	case BY_ARMED_SIZE:
 		CHECK(shstk_set_clone(fd, 0, SZ_64K, 0));
+		break;
+	case BY_POLICY:
+		CHECK(set_fixed_policy(fd, SZ_64K));
+		break;
 	}
+	fc->tasks_before = tasks_quiet();
 	fc->ss_before = shstk_count_ss_vmas();
-	fc->ret = clone3_with_taken_tid();
+	fc->ss_bytes_before = ss_total(&n);
+	fc->ret = clone3_failing(fc->how);
 	fc->ss_after = shstk_count_ss_vmas();
+	fc->ss_bytes_after = ss_total(&n);
+	fc->tasks_after = tasks_settled(fc->tasks_before);
 	CHECK(shstk_get_clone(fd, &fc->arm));
-	if (fc->token) {
+	if (fc->by == BY_TOKEN) {
 		fc->slot = *(volatile uint64_t *)fc->token;
 		/* Still a good token: it starts a thread now. */
 		CHECK(run_pthread(probe_thread, &R->t[0], 0));
 		fc->reused = R->t[0].found && R->t[0].ssp > a.addr && R->t[0].ssp <= a.token + 8;
 	}
+	if (fc->by == BY_POLICY)
+		CHECK(run_raw(&fc->next, RULE_SIZE));
 	return 0;
 }
 
-TEST(failed_clone_unmaps_the_sized_stack_and_keeps_the_arming)
+FIXTURE(failed_clone) {};
+FIXTURE_VARIANT(failed_clone) {
+	enum clone_failure how;
+	enum failed_sizing by;
+	int err;
+};
+FIXTURE_VARIANT_ADD(failed_clone, taken_tid_armed_size) {
+	.how = FAIL_TAKEN_TID, .by = BY_ARMED_SIZE, .err = EEXIST };
+FIXTURE_VARIANT_ADD(failed_clone, taken_tid_token) {
+	.how = FAIL_TAKEN_TID, .by = BY_TOKEN, .err = EEXIST };
+FIXTURE_VARIANT_ADD(failed_clone, taken_tid_policy) {
+	.how = FAIL_TAKEN_TID, .by = BY_POLICY, .err = EEXIST };
+FIXTURE_VARIANT_ADD(failed_clone, bad_tls_armed_size) {
+	.how = FAIL_BAD_TLS, .by = BY_ARMED_SIZE, .err = EPERM };
+FIXTURE_VARIANT_ADD(failed_clone, bad_tls_token) {
+	.how = FAIL_BAD_TLS, .by = BY_TOKEN, .err = EPERM };
+FIXTURE_VARIANT_ADD(failed_clone, bad_tls_policy) {
+	.how = FAIL_BAD_TLS, .by = BY_POLICY, .err = EPERM };
+FIXTURE_SETUP(failed_clone) {}
+FIXTURE_TEARDOWN(failed_clone) {}
+
+/*
+ * No mapping left behind, no record, the token back in place, a one-shot
+ * arming still there: the clone did not happen.
+ */
+TEST_F(failed_clone, gives_back_what_it_took)
 {
 	struct failed_clone *fc;
 
 	REQUIRE_SHSTK();
+	if (variant->by == BY_POLICY)
+		ASSERT_FEATURE(SHSTK_FEAT_POLICY);
 	NEW_REPORT();
 	fc = shstk_shared(sizeof(*fc));
 	ASSERT_NE(NULL, fc);
+	fc->how = variant->how;
+	fc->by = variant->by;
 	ASSERT_CHILD_OK(shstk_run(failing_clone, fc));
-	ASSERT_EQ(-EEXIST, fc->ret) TH_LOG("clone3 with a taken set_tid");
+	ASSERT_EQ(-variant->err, fc->ret);
 	EXPECT_EQ(fc->ss_before, fc->ss_after);
-	/* The one-shot arming was not used up by a clone that did not happen. */
-	EXPECT_EQ(SZ_64K, fc->arm.shadow_stack_size);
-	EXPECT_EQ(0, fc->arm.flags);
+	EXPECT_EQ(fc->ss_bytes_before, fc->ss_bytes_after);
+	ASSERT_LE(0, fc->tasks_before) TH_LOG("no shstk/tasks in debugfs");
+	EXPECT_EQ(fc->tasks_before, fc->tasks_after);
+	switch (variant->by) {
+	case BY_ARMED_SIZE:
+		/* The one-shot arming was not used up by a clone that did not happen. */
+		EXPECT_ARMING(0, SZ_64K, 0, &fc->arm);
+		break;
+	case BY_TOKEN:
+		EXPECT_EQ(shstk_token_value(fc->token), fc->slot);
+		EXPECT_ARMING(0, 0, fc->token, &fc->arm);
+		EXPECT_TRUE(fc->reused);
+		break;
+	case BY_POLICY:
+		EXPECT_ARMING(0, 0, 0, &fc->arm);
+		EXPECT_STACK_SIZE(SZ_64K, &fc->next);
+		break;
+	}
+	TH_LOG("clone3: %ld; ss mappings %d -> %d (%llu -> %llu bytes); records %ld -> %ld",
+	       fc->ret, fc->ss_before, fc->ss_after, (unsigned long long)fc->ss_bytes_before,
+	       (unsigned long long)fc->ss_bytes_after, fc->tasks_before, fc->tasks_after);
 }
 
-TEST(failed_clone_gives_the_token_back)
-{
-	struct failed_clone *fc;
+/* --- A token that went bad between arming and clone: EINVAL, nothing taken --- */
 
+static int stale_token(void *arg)
+{
+	int fd, ss_armed;
+	long how = (long)arg;
+
+	OPEN_DEV(fd);
+	CHECK(make_token_stack(fd));
+	CHECK(shstk_set_clone(fd, 0, 0, R->token));
+	ss_armed = shstk_count_ss_vmas();
+	CHECK(munmap((void *)R->addr, SZ_64K) ? -errno : 0);
+	if (how == 1) {
+		/* A normal mapping where the stack was: the token looks the same. */
+		uint64_t *p = mmap((void *)R->addr, SZ_64K, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+
+		CHECK(p == MAP_FAILED ? -errno : 0);
+		p[(R->token - R->addr) / 8] = shstk_token_value(R->token);
+	}
+	R->ss_before = ss_armed - 1;
+	R->ret[0] = run_raw_quick(RULE_SIZE);
+	R->ss_after = shstk_count_ss_vmas();
+	CHECK(shstk_get_clone(fd, &R->got[0]));
+	return 0;
+}
+
+/*
+ * ABI.md: at clone time the token is checked again; if it is no longer
+ * valid the clone fails with EINVAL and nothing is consumed (the one-shot
+ * arming stays, as for any failed clone).
+ */
+TEST(token_stack_unmapped_after_arming_fails_the_clone_with_einval)
+{
 	REQUIRE_SHSTK();
 	NEW_REPORT();
-	fc = shstk_shared(sizeof(*fc));
-	ASSERT_NE(NULL, fc);
-	fc->token = 1;	/* ask for the token case */
-	ASSERT_CHILD_OK(shstk_run(failing_clone, fc));
-	ASSERT_EQ(-EEXIST, fc->ret);
-	EXPECT_EQ(shstk_token_value(fc->token), fc->slot);
-	EXPECT_EQ(fc->token, fc->arm.shadow_stack_token);
-	EXPECT_EQ(fc->ss_before, fc->ss_after);
-	EXPECT_TRUE(fc->reused);
+	ASSERT_CHILD_OK(shstk_run(stale_token, (void *)0));
+	EXPECT_EQ(-EINVAL, R->ret[0]);
+	EXPECT_EQ(R->ss_before, R->ss_after);
+	EXPECT_ARMING(0, 0, R->token, &R->got[0]);
+}
+
+TEST(token_stack_replaced_by_normal_memory_fails_the_clone_with_einval)
+{
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	ASSERT_CHILD_OK(shstk_run(stale_token, (void *)1));
+	EXPECT_EQ(-EINVAL, R->ret[0]);
+	EXPECT_EQ(R->ss_before, R->ss_after);
+	EXPECT_ARMING(0, 0, R->token, &R->got[0]);
+}
+
+/* --- CLONE_VM without CLONE_THREAD: a thread for this purpose --- */
+
+#define SHARED_MM_FLAGS (CLONE_VM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID)
+
+/*
+ * A child process sharing our mm (CLONE_VM, no CLONE_THREAD, exit signal
+ * SIGCHLD): its first SSP and where that is, seen from here (same mm).
+ */
+static int shared_mm_child(void *arg)
+{
+	struct park p = { 0 };
+	struct raw_thread rt;
+	struct thread_report *t = &R->t[0];
+	int fd, status;
+	long pid;
+
+	OPEN_DEV(fd);
+	if (arg) {
+		CHECK(make_token_stack(fd));
+		CHECK(shstk_set_clone(fd, 0, 0, R->token));
+	} else {
+		CHECK(shstk_set_clone(fd, 0, SZ_64K, 0));
+	}
+	R->ss_before = shstk_count_ss_vmas();
+	pid = raw_clone_start(&rt, raw_park, &p, RULE_SIZE, SHARED_MM_FLAGS, SIGCHLD);
+	CHECK(pid < 0 ? pid : 0);
+	while (!p.parked)
+		sched_yield();
+	t->tid = pid;
+	t->ssp = rt.first_ssp;
+	t->found = !shstk_find_ssp_vma(t->ssp, &t->start, &t->end, &t->ss);
+	R->ss_during = shstk_count_ss_vmas();
+	CHECK(shstk_get_clone(fd, &R->got[0]));
+	p.go = 1;
+	raw_thread_join(&rt);
+	CHECK(waitpid(pid, &status, 0) == pid ? 0 : -errno);
+	CHECK_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	R->ss_after = shstk_count_ss_vmas();
+	/* A consumed token cannot be armed again. */
+	if (arg)
+		R->ret[1] = shstk_set_clone(fd, 0, 0, R->token);
+	return 0;
+}
+
+TEST(clone_vm_without_clone_thread_gets_the_armed_size)
+{
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	ASSERT_CHILD_OK(shstk_run(shared_mm_child, NULL));
+	EXPECT_STACK_SIZE(SZ_64K, &R->t[0]);
+	EXPECT_EQ(R->t[0].end, R->t[0].ssp) TH_LOG("first SSP at the top of the new stack");
+	EXPECT_EQ(R->ss_before + 1, R->ss_during);
+	EXPECT_EQ(R->ss_before, R->ss_after);
+	EXPECT_ARMING(0, 0, 0, &R->got[0]);
+}
+
+TEST(clone_vm_without_clone_thread_takes_the_token_in_the_shared_mm)
+{
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	ASSERT_CHILD_OK(shstk_run(shared_mm_child, (void *)1));
+	EXPECT_EQ(R->token + 8, R->t[0].ssp);
+	EXPECT_EQ(R->addr, R->t[0].start);
+	EXPECT_EQ(R->ss_before, R->ss_during);
+	EXPECT_EQ(R->ss_before, R->ss_after);
+	/* Consumed in the mm both share; not written back without EXIT_TOKEN. */
+	EXPECT_EQ(-EINVAL, R->ret[1]);
+	EXPECT_ARMING(0, 0, 0, &R->got[0]);
 }
 
 TEST_HARNESS_MAIN

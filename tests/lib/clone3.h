@@ -46,8 +46,10 @@ struct raw_thread {
 };
 
 /*
- * Start fn(arg) in a new thread of this process whose clone_args.stack_size
- * is exactly stack_size (0: no stack given, the kernel's default rule for
+ * Start fn(arg) in a new thread of this process (raw_thread_start(); with
+ * raw_clone_start(), a clone with these flags and exit signal, which must
+ * include CLONE_VM, CLONE_PARENT_SETTID and CLONE_CHILD_CLEARTID) whose
+ * clone_args.stack_size is exactly stack_size (0: no stack given, the kernel's default rule for
  * the shadow stack). Returns the tid, or -errno from clone3().
  *
  * Whatever stack_size says, the thread runs on its own RAW_THREAD_STACK:
@@ -57,8 +59,8 @@ struct raw_thread {
  * returns, the thread ends with a raw exit(): nothing returns past the
  * frame the kernel built.
  */
-static inline int raw_thread_start(struct raw_thread *t, int (*fn)(void *), void *arg,
-				   uint64_t stack_size)
+static inline int raw_clone_start(struct raw_thread *t, int (*fn)(void *), void *arg,
+				  uint64_t stack_size, uint64_t flags, int exit_signal)
 {
 	struct raw_clone_args args = { 0 };
 	char *top;
@@ -74,7 +76,8 @@ static inline int raw_thread_start(struct raw_thread *t, int (*fn)(void *), void
 		return -ENOMEM;
 	top = (char *)t->stack + RAW_THREAD_STACK;
 
-	args.flags = RAW_THREAD_FLAGS;
+	args.flags = flags;
+	args.exit_signal = exit_signal;
 	args.child_tid = (uintptr_t)&t->tid;
 	args.parent_tid = (uintptr_t)&t->tid;
 	if (stack_size) {
@@ -119,6 +122,12 @@ static inline int raw_thread_start(struct raw_thread *t, int (*fn)(void *), void
 		t->stack = NULL;
 	}
 	return ret;
+}
+
+static inline int raw_thread_start(struct raw_thread *t, int (*fn)(void *), void *arg,
+				   uint64_t stack_size)
+{
+	return raw_clone_start(t, fn, arg, stack_size, RAW_THREAD_FLAGS, 0);
 }
 
 /* Wait until the thread is gone (its shadow stack, if the kernel's, too). */
