@@ -40,7 +40,8 @@ static void print_help(void)
 	printf("Usage: %s %s\n\n"
 	       "Show what %s supports on this machine: the ABI version, the\n"
 	       "architecture, which features work (and which do not), the size limits\n"
-	       "and the system-wide default size.\n\n"
+	       "and the system-wide default (a size, a ratio with its clamp, or the\n"
+	       "kernel's rule).\n\n"
 	       "  --json    one JSON object instead of text\n"
 	       "  --bytes   sizes in bytes instead of 64K, 8M, ...\n"
 	       "  --help    this text\n\n"
@@ -69,7 +70,42 @@ static void print_feature_list(const struct shstk_info *info, bool want_set, boo
 		printf(" none");
 }
 
-static void print_json(const struct shstk_info *info)
+/*
+ * A ratio system default has no single size, so INFO's default_size is 0
+ * for it as for the kernel's rule: the module parameters tell them apart.
+ */
+struct sys_ratio {
+	uint64_t ratio, min_size, max_size;
+};
+
+static uint64_t read_param(const char *name)
+{
+	char path[128];
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/module/shstk/parameters/%s", name);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu", &v) != 1)
+		v = 0;
+	fclose(f);
+	return v;
+}
+
+static void read_sys_ratio(const struct shstk_info *info, struct sys_ratio *r)
+{
+	r->ratio = info->default_size ? 0 : read_param("default_ratio");
+	r->min_size = r->max_size = 0;
+	if (!r->ratio)
+		return;
+	/* A clamp left at 0 is the limit INFO gives. */
+	r->min_size = read_param("min_size") ?: info->min_size;
+	r->max_size = read_param("max_size") ?: info->max_size;
+}
+
+static void print_json(const struct shstk_info *info, const struct sys_ratio *r)
 {
 	printf("{\"device\":");
 	json_string(stdout, SHSTK_DEVICE);
@@ -80,13 +116,15 @@ static void print_json(const struct shstk_info *info)
 	printf("],\"unavailable\":[");
 	print_feature_list(info, false, true);
 	printf("],\"min_size\":%" PRIu64 ",\"max_size\":%" PRIu64 ",\"default_size\":%" PRIu64
-	       "}\n", (uint64_t)info->min_size, (uint64_t)info->max_size,
-	       (uint64_t)info->default_size);
+	       ",\"default_ratio\":%" PRIu64 ",\"default_min_size\":%" PRIu64
+	       ",\"default_max_size\":%" PRIu64 "}\n", (uint64_t)info->min_size,
+	       (uint64_t)info->max_size, (uint64_t)info->default_size, r->ratio, r->min_size,
+	       r->max_size);
 }
 
-static void print_text(const struct shstk_info *info, bool in_bytes)
+static void print_text(const struct shstk_info *info, const struct sys_ratio *r, bool in_bytes)
 {
-	char buf[SIZE_BUF];
+	char buf[SIZE_BUF], buf2[SIZE_BUF];
 
 	printf("device: %s\n", SHSTK_DEVICE);
 	printf("  abi version: %" PRIu32 "\n", info->abi_version);
@@ -102,6 +140,10 @@ static void print_text(const struct shstk_info *info, bool in_bytes)
 	printf("  max size: %s\n", format_size(buf, info->max_size, in_bytes));
 	if (info->default_size)
 		printf("  default size: %s\n", format_size(buf, info->default_size, in_bytes));
+	else if (r->ratio)
+		printf("  default size: stack size / %" PRIu64 ", clamped to [%s, %s]\n", r->ratio,
+		       format_size(buf, r->min_size, in_bytes),
+		       format_size(buf2, r->max_size, in_bytes));
 	else
 		printf("  default size: kernel rule\n");
 }
@@ -115,6 +157,7 @@ int info_main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 },
 	};
 	struct shstk_info info;
+	struct sys_ratio r;
 	bool json = false, in_bytes = false;
 	int opt;
 
@@ -141,9 +184,10 @@ int info_main(int argc, char *argv[])
 		report_errno(errno, NULL, "SHSTK_IOC_INFO");
 		return EXIT_ERROR;
 	}
+	read_sys_ratio(&info, &r);
 	if (json)
-		print_json(&info);
+		print_json(&info, &r);
 	else
-		print_text(&info, in_bytes);
+		print_text(&info, &r, in_bytes);
 	return EXIT_OK;
 }
