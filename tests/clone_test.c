@@ -58,6 +58,7 @@ struct report {
 	int ss_before, ss_during, ss_after;
 	int signo, code, handled;	/* what a signal handler saw */
 	uint64_t fault_addr;
+	long tasks_before, tasks_after;	/* debugfs shstk/tasks */
 };
 
 static struct report *R;
@@ -167,6 +168,36 @@ static int open_dev(void)
 	int fd = shstk_dev_open();
 
 	return fd < 0 ? -errno : fd;
+}
+
+#define SHSTK_TASKS "/sys/kernel/debug/shstk/tasks"
+
+/* Thread records go an RCU grace period after the task: up to 2 s. */
+static long tasks_settled(long want)
+{
+	long n = proc_read_long(SHSTK_TASKS);
+	int i;
+
+	for (i = 0; i < 20 && n > want; i++) {
+		usleep(100000);
+		n = proc_read_long(SHSTK_TASKS);
+	}
+	return n;
+}
+
+/* The count once earlier tests' records are gone: unchanged for 300 ms. */
+static long tasks_quiet(void)
+{
+	long n = proc_read_long(SHSTK_TASKS), last;
+	int i, same = 0;
+
+	for (i = 0; i < 20 && same < 3; i++) {
+		usleep(100000);
+		last = n;
+		n = proc_read_long(SHSTK_TASKS);
+		same = n == last ? same + 1 : 0;
+	}
+	return n;
 }
 
 /* A 64 KiB stack with a restore token at its top, into R->addr / R->token. */
@@ -1380,6 +1411,7 @@ static int token_leak(void *arg)
 	OPEN_DEV(fd);
 	for (i = 0; i < TOKEN_THREADS; i++)
 		CHECK(shstk_alloc(fd, SZ_64K, SHSTK_ALLOC_TOKEN, &a[i]));
+	R->tasks_before = tasks_quiet();
 	R->ss_before = shstk_count_ss_vmas();
 	for (i = 0; i < TOKEN_THREADS; i++) {
 		CHECK(shstk_set_clone(fd, 0, 0, a[i].token));
@@ -1387,6 +1419,7 @@ static int token_leak(void *arg)
 		R->ret[i] = R->t[i].start == a[i].addr ? 0 : -ENOENT;
 	}
 	R->ss_after = shstk_count_ss_vmas();
+	R->tasks_after = tasks_settled(R->tasks_before);
 	for (i = 0; i < TOKEN_THREADS; i++) {
 		/* Still there, whole. */
 		if (shstk_find_vma(a[i].addr, &start, &end, &ss) || start != a[i].addr ||
@@ -1409,6 +1442,9 @@ TEST(token_threads_leave_the_callers_stacks_mapped)
 		EXPECT_EQ(0, R->ret[i]) TH_LOG("thread %d: %s", i, strerror(-R->ret[i]));
 	EXPECT_EQ(R->ss_before, R->ss_after);
 	EXPECT_EQ(R->ss_before - TOKEN_THREADS, R->ss_during);
+	/* And their records went with them. */
+	ASSERT_LE(0, R->tasks_before) TH_LOG("no shstk/tasks in debugfs");
+	EXPECT_EQ(R->tasks_before, R->tasks_after);
 }
 
 static int exit_token(void *arg)
@@ -1605,36 +1641,6 @@ struct failed_clone {
 	int reused;			/* the token ran a thread afterwards */
 	struct thread_report next;	/* the next thread, under the policy */
 };
-
-#define SHSTK_TASKS "/sys/kernel/debug/shstk/tasks"
-
-/* Thread records go an RCU grace period after the task: up to 2 s. */
-static long tasks_settled(long want)
-{
-	long n = proc_read_long(SHSTK_TASKS);
-	int i;
-
-	for (i = 0; i < 20 && n > want; i++) {
-		usleep(100000);
-		n = proc_read_long(SHSTK_TASKS);
-	}
-	return n;
-}
-
-/* The count once earlier tests' records are gone: unchanged for 300 ms. */
-static long tasks_quiet(void)
-{
-	long n = proc_read_long(SHSTK_TASKS), last;
-	int i, same = 0;
-
-	for (i = 0; i < 20 && same < 3; i++) {
-		usleep(100000);
-		last = n;
-		n = proc_read_long(SHSTK_TASKS);
-		same = n == last ? same + 1 : 0;
-	}
-	return n;
-}
 
 static int set_fixed_policy(int fd, uint64_t size)
 {

@@ -28,6 +28,7 @@
 #include "lib/work.h"
 
 #define SZ_64K		(64ULL << 10)
+#define SZ_1M		(1ULL << 20)
 #define DEPTHS		4
 
 /* One USAGE answer and what it is compared with. */
@@ -284,6 +285,41 @@ TEST(peak_is_the_deepest_ssp_ever)
 		       (unsigned long long)top);
 	EXPECT_LT(p->u.used, p->u.peak);
 	/* Later, shallower calls do not lower it. */
+	EXPECT_EQ(p->u.peak, R->p[1].u.peak);
+}
+
+/* The same on a caller-made stack, whose top is just above its token. */
+static int token_peak_in_thread(void *arg)
+{
+	struct shstk_alloc a;
+	int fd;
+
+	CHECK((fd = open_dev()) < 0 ? fd : 0);
+	CHECK(shstk_alloc(fd, SZ_64K, SHSTK_ALLOC_TOKEN, &a));
+	CHECK(shstk_set_clone(fd, 0, 0, a.token));
+	R->other.start = a.addr;
+	R->other.end = a.token + 8;
+	CHECK(run_pthread(peak_thread, NULL));
+	return 0;
+}
+
+TEST(peak_on_a_token_stack_is_the_deepest_ssp_ever)
+{
+	struct probe *p;
+
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	p = &R->p[0];
+	ASSERT_CHILD_OK(shstk_run(token_peak_in_thread, NULL));
+	ASSERT_EQ(0, p->ret);
+	EXPECT_EQ(SHSTK_ORIGIN_TOKEN, p->u.origin);
+	EXPECT_EQ(R->other.start, p->u.base);
+	EXPECT_EQ(R->other.end, p->u.base + p->u.size);
+	EXPECT_EQ(R->other.end - p->deepest, p->u.peak)
+		TH_LOG("deepest ssp %#llx, top %#llx", (unsigned long long)p->deepest,
+		       (unsigned long long)R->other.end);
+	EXPECT_EQ(R->other.end - p->ssp, p->u.used);
+	EXPECT_LT(p->u.used, p->u.peak);
 	EXPECT_EQ(p->u.peak, R->p[1].u.peak);
 }
 
@@ -706,6 +742,66 @@ TEST_F_TIMEOUT(overcommit, cost_grows_with_the_peak_not_the_size, 120)
 	       (unsigned long long)R->p[1].u.resident >> 10);
 	EXPECT_EQ(COST_CALLS, R->calls);
 	EXPECT_LT(ratio, 1.5);
+}
+
+/*
+ * The other half: on stacks of one size, the cost follows the peak. Two
+ * 1 MiB threads block in read(), one 100 calls deep (peak under 1 KiB),
+ * one 50,000 deep (about 400 KiB); the scan walks the used pages only.
+ */
+#define SHALLOW_DEPTH	100UL
+#define DEEP_DEPTH	50000UL
+#define PEAK_CALLS	100
+
+static int cost_by_peak(void *arg)
+{
+	static const unsigned long depths[2] = { SHALLOW_DEPTH, DEEP_DEPTH };
+	struct blocked b[2];
+	int fd, pipefd[2], i, round;
+	pthread_t th[2];
+	uint64_t ns;
+
+	CHECK((fd = open_dev()) < 0 ? fd : 0);
+	CHECK(pipe(pipefd) ? -errno : 0);
+	for (i = 0; i < 2; i++) {
+		CHECK(shstk_set_clone(fd, 0, SZ_1M, 0));
+		CHECK(start_blocked(&th[i], &b[i], pipefd[0], depths[i]));
+		CHECK(shstk_usage(fd, b[i].tid, &R->p[i].u));
+	}
+	R->calls = PEAK_CALLS;
+	R->ns[0] = R->ns[1] = UINT64_MAX;
+	for (round = 0; round < COST_ROUNDS; round++) {
+		for (i = 0; i < 2; i++) {
+			CHECK(time_usage(fd, b[i].tid, PEAK_CALLS, &ns));
+			if (ns < R->ns[i])
+				R->ns[i] = ns;
+		}
+	}
+	for (i = 0; i < 2; i++)
+		CHECK(write(pipefd[1], "x", 1) == 1 ? 0 : -EIO);
+	for (i = 0; i < 2; i++)
+		CHECK(-pthread_join(th[i], NULL));
+	return 0;
+}
+
+TEST(cost_follows_the_peak_on_stacks_of_one_size)
+{
+	double ratio;
+
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	ASSERT_CHILD_OK(shstk_run(cost_by_peak, NULL));
+	EXPECT_EQ(SZ_1M, R->p[0].u.size);
+	EXPECT_EQ(SZ_1M, R->p[1].u.size);
+	EXPECT_GT(1024, R->p[0].u.peak);
+	EXPECT_LE(DEEP_DEPTH * 8, R->p[1].u.peak);
+	ratio = (double)R->ns[1] / (double)R->ns[0];
+	TH_LOG("%d USAGE calls (best of %d): peak %llu B %llu us, peak %llu KiB %llu us, "
+	       "ratio %.1f", R->calls, COST_ROUNDS, (unsigned long long)R->p[0].u.peak,
+	       (unsigned long long)R->ns[0] / 1000, (unsigned long long)R->p[1].u.peak >> 10,
+	       (unsigned long long)R->ns[1] / 1000, ratio);
+	/* About 100 pages to scan against one: far more than noise. */
+	EXPECT_LT(4.0, ratio);
 }
 
 TEST(unknown_flags_are_einval)
