@@ -237,20 +237,6 @@ TEST(clone3_argument_errors)
 	}								\
 } while (0)
 
-/* POLICY may still be missing from the module: ENOTTY then, never success. */
-#define EXPECT_POLICY_EOPNOTSUPP_WITHOUT_HW(call) do {			\
-	if (shstk_hw_available()) {					\
-		TH_LOG("user shadow stacks present: covered by the CET tests"); \
-	} else {							\
-		errno = 0;						\
-		EXPECT_EQ(-1, (call));					\
-		if (errno == ENOTTY)					\
-			TH_LOG("%s: ENOTTY, the module has no POLICY yet", #call); \
-		else							\
-			EXPECT_EQ(EOPNOTSUPP, errno) TH_LOG("%s: %s", #call, strerror(errno)); \
-	}								\
-} while (0)
-
 TEST(alloc_without_hw_is_eopnotsupp)
 {
 	uint64_t addr = 1, token = 1;
@@ -282,8 +268,9 @@ TEST(policy_without_hw_is_eopnotsupp)
 {
 	struct shstk_policy policy = { .mode = SHSTK_POLICY_FIXED, .size = SIZE_64K };
 
-	EXPECT_POLICY_EOPNOTSUPP_WITHOUT_HW(shstk_set_policy(&policy));
-	EXPECT_POLICY_EOPNOTSUPP_WITHOUT_HW(shstk_get_policy(0, &policy));
+	EXPECT_EOPNOTSUPP_WITHOUT_HW(shstk_set_policy(&policy));
+	EXPECT_EOPNOTSUPP_WITHOUT_HW(shstk_get_policy(0, &policy));
+	EXPECT_EOPNOTSUPP_WITHOUT_HW(shstk_get_policy(getpid(), &policy));
 }
 
 static void *idle_thread(void *arg)
@@ -575,14 +562,14 @@ static int clone3_child(void *arg)
 	return 0;
 }
 
-static int clone3_with_size(void *arg)
+/*
+ * shstk_clone3() of clone3_child with args (flags, stack and tid words set
+ * here; the shadow stack is the caller's), and while the child is alive:
+ * the mapping holding its SSP and its USAGE. Returns once it has exited.
+ * r->err: errno of shstk_clone3(), 0 if it worked. Non-zero: no stack.
+ */
+static int clone3_and_watch(struct report *r, struct shstk_clone_args *args)
 {
-	struct report *r = arg;
-	struct shstk_clone_args args = {
-		.flags = THREAD_FLAGS, .shadow_stack_size = SIZE_64K,
-		.child_tid = (uintptr_t)&r->tid, .parent_tid = (uintptr_t)&r->tid,
-		.stack_size = CLONE_STACK,
-	};
 	void *stack = mmap(NULL, CLONE_STACK, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	uint32_t left;
@@ -590,10 +577,15 @@ static int clone3_with_size(void *arg)
 
 	if (stack == MAP_FAILED)
 		return 2;
-	args.stack = (uintptr_t)stack;
-	tid = shstk_clone3(&args, sizeof(args), clone3_child, r);
+	args->flags = THREAD_FLAGS;
+	args->child_tid = (uintptr_t)&r->tid;
+	args->parent_tid = (uintptr_t)&r->tid;
+	args->stack = (uintptr_t)stack;
+	args->stack_size = CLONE_STACK;
+	tid = shstk_clone3(args, sizeof(*args), clone3_child, r);
 	if (tid < 0) {
 		r->err = errno;
+		munmap(stack, CLONE_STACK);
 		return 0;
 	}
 	while (!__atomic_load_n(&r->ready, __ATOMIC_ACQUIRE))
@@ -606,9 +598,18 @@ static int clone3_with_size(void *arg)
 	while ((left = __atomic_load_n(&r->tid, __ATOMIC_ACQUIRE)) != 0)
 		raw_futex(&r->tid, FUTEX_WAIT, left);
 	munmap(stack, CLONE_STACK);
-	if (shstk_get_clone(&r->arming_after))
-		r->err = errno;
 	return 0;
+}
+
+static int clone3_with_size(void *arg)
+{
+	struct shstk_clone_args args = { .shadow_stack_size = SIZE_64K };
+	struct report *r = arg;
+	int ret = clone3_and_watch(r, &args);
+
+	if (!ret && !r->err && shstk_get_clone(&r->arming_after))
+		r->err = errno;
+	return ret;
 }
 
 TEST(clone3_with_shadow_stack_size)
@@ -661,6 +662,158 @@ TEST(clone3_failure_leaves_nothing_armed)
 	EXPECT_EQ(0, r->arming_after.flags);
 }
 
+static int clone3_on_token(void *arg)
+{
+	struct shstk_clone_args args = { 0 };
+	struct report *r = arg;
+	int ret;
+
+	if (shstk_alloc(SIZE_64K, SHSTK_ALLOC_TOKEN, &r->alloc_addr, &r->alloc_token)) {
+		r->err = errno;
+		return 0;
+	}
+	args.shadow_stack_token = r->alloc_token;
+	ret = clone3_and_watch(r, &args);
+	if (!ret && !r->err && shstk_get_clone(&r->arming_after))
+		r->err = errno;
+	return ret;
+}
+
+/* The child starts on the caller-made shadow stack, just above its token. */
+TEST(clone3_with_shadow_stack_token)
+{
+	struct report *r = new_report();
+
+	REQUIRE_SHSTK();
+	ASSERT_NE(NULL, r);
+	ASSERT_CHILD_OK(shstk_run(clone3_on_token, r));
+	ASSERT_EQ(0, r->err) TH_LOG("shstk_alloc or shstk_clone3: %s", strerror(r->err));
+	EXPECT_EQ(r->alloc_addr + SIZE_64K - 8, r->alloc_token);
+	EXPECT_TRUE(r->ssp >= r->alloc_addr && r->ssp <= r->alloc_token + 8)
+		TH_LOG("child ssp %#llx, stack %#llx, token %#llx", (unsigned long long)r->ssp,
+		       (unsigned long long)r->alloc_addr, (unsigned long long)r->alloc_token);
+	/* SSP started at token + 8; fn's return address went where the token was. */
+	EXPECT_EQ(r->alloc_token, r->ssp);
+	ASSERT_EQ(0, r->vma_err) TH_LOG("no mapping holds the child's SSP %#llx",
+					(unsigned long long)r->ssp);
+	EXPECT_TRUE(r->vma_is_ss);
+	EXPECT_EQ(r->alloc_addr, r->vma_start);
+	EXPECT_EQ(r->alloc_addr + SIZE_64K, r->vma_end);
+	ASSERT_EQ(0, r->usage_err) TH_LOG("shstk_usage(child): %s", strerror(r->usage_err));
+	EXPECT_EQ(SHSTK_ORIGIN_TOKEN, r->usage.origin);
+	EXPECT_EQ(r->alloc_addr, r->usage.base);
+	EXPECT_EQ(SIZE_64K, r->usage.size);
+	/* Used once: nothing stays armed. */
+	EXPECT_EQ(0, r->arming_after.flags);
+	EXPECT_EQ(0, r->arming_after.shadow_stack_size);
+	EXPECT_EQ(0, r->arming_after.shadow_stack_token);
+}
+
+/* One shstk_clone3() on a token that must fail, and the arming after it. */
+struct failed_clone {
+	int err;			/* its errno; -1 if it succeeded */
+	int get_err;			/* errno of shstk_get_clone() afterwards */
+	struct shstk_clone arming;
+};
+
+struct token_errors {
+	int err;			/* errno of the setup, 0 if it worked */
+	uint64_t token;			/* a valid token, at the top of a 64 KiB stack */
+	struct failed_clone both, normal, refused, consumed;
+	uint64_t after_both, after_refused;	/* what the token slot held then */
+	struct report first;		/* the clone3 that consumed the token */
+};
+
+static void clone3_must_fail(struct shstk_clone_args *args, struct failed_clone *f)
+{
+	static char stack[4096];
+
+	args->stack = (uintptr_t)stack;
+	args->stack_size = sizeof(stack);
+	f->err = shstk_clone3(args, sizeof(*args), never_runs, NULL) >= 0 ? -1 : errno;
+	f->get_err = shstk_get_clone(&f->arming) ? errno : 0;
+}
+
+static uint64_t token_slot(uint64_t token)
+{
+	return __atomic_load_n((uint64_t *)(uintptr_t)token, __ATOMIC_RELAXED);
+}
+
+static int clone3_token_errors(void *arg)
+{
+	struct token_errors *e = arg;
+	const uint64_t flags = CLONE_VM | CLONE_THREAD | CLONE_SIGHAND;
+	struct shstk_clone_args args;
+	uint64_t *page, fake;
+	int ret;
+
+	page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page == MAP_FAILED || shstk_alloc(SIZE_64K, SHSTK_ALLOC_TOKEN, NULL, &e->token)) {
+		e->err = errno;
+		return 0;
+	}
+	/* Both a size and a token: EINVAL, the token left alone. */
+	args = (struct shstk_clone_args){
+		.flags = flags, .shadow_stack_size = SIZE_64K, .shadow_stack_token = e->token,
+	};
+	clone3_must_fail(&args, &e->both);
+	e->after_both = token_slot(e->token);
+	/* What looks like a token, but in normal memory: EFAULT. */
+	fake = (uintptr_t)&page[511];
+	page[511] = (fake + 8) | 1;
+	args = (struct shstk_clone_args){ .flags = flags, .shadow_stack_token = fake };
+	clone3_must_fail(&args, &e->normal);
+	/* Armed, then clone3 refuses (CLONE_THREAD without CLONE_SIGHAND). */
+	args = (struct shstk_clone_args){
+		.flags = CLONE_VM | CLONE_THREAD, .shadow_stack_token = e->token,
+	};
+	clone3_must_fail(&args, &e->refused);
+	e->after_refused = token_slot(e->token);
+	/* The token still works once; then it is consumed: EINVAL. */
+	args = (struct shstk_clone_args){ .shadow_stack_token = e->token };
+	ret = clone3_and_watch(&e->first, &args);
+	if (ret || e->first.err)
+		return ret;
+	args = (struct shstk_clone_args){ .flags = flags, .shadow_stack_token = e->token };
+	clone3_must_fail(&args, &e->consumed);
+	munmap(page, 4096);
+	return 0;
+}
+
+/* Fails with errnum and leaves the caller's next clone unarmed. */
+#define EXPECT_FAILED_UNARMED(f, errnum) do {				\
+	EXPECT_EQ(errnum, (f)->err) TH_LOG("%s: %s", #f, (f)->err < 0 ?	\
+					   "succeeded" : strerror((f)->err)); \
+	EXPECT_EQ(0, (f)->get_err) TH_LOG("%s: shstk_get_clone: %s", #f,	\
+					  strerror((f)->get_err));	\
+	EXPECT_EQ(0, (f)->arming.flags) TH_LOG("%s: still armed", #f);	\
+	EXPECT_EQ(0, (f)->arming.shadow_stack_size) TH_LOG("%s: still armed", #f); \
+	EXPECT_EQ(0, (f)->arming.shadow_stack_token) TH_LOG("%s: still armed", #f); \
+} while (0)
+
+TEST(clone3_token_errors_leave_nothing_armed)
+{
+	struct token_errors *e = shstk_shared(sizeof(*e));
+
+	REQUIRE_SHSTK();
+	ASSERT_NE(NULL, e);
+	memset(e, 0, sizeof(*e));
+	ASSERT_CHILD_OK(shstk_run(clone3_token_errors, e));
+	ASSERT_EQ(0, e->err) TH_LOG("setup: %s", strerror(e->err));
+	/* A restore token holds the SSP above it, with bit 0 set. */
+	EXPECT_FAILED_UNARMED(&e->both, EINVAL);
+	EXPECT_EQ((e->token + 8) | 1, e->after_both);
+	EXPECT_FAILED_UNARMED(&e->normal, EFAULT);
+	/* A clone that failed after the arming gives the token back untouched. */
+	EXPECT_FAILED_UNARMED(&e->refused, EINVAL);
+	EXPECT_EQ((e->token + 8) | 1, e->after_refused);
+	ASSERT_EQ(0, e->first.err) TH_LOG("clone3 on the token: %s", strerror(e->first.err));
+	ASSERT_EQ(0, e->first.usage_err) TH_LOG("%s", strerror(e->first.usage_err));
+	EXPECT_EQ(SHSTK_ORIGIN_TOKEN, e->first.usage.origin);
+	EXPECT_EQ(e->token, e->first.ssp);
+	EXPECT_FAILED_UNARMED(&e->consumed, EINVAL);
+}
+
 /* The features INFO advertises: what the CET tests below may rely on. */
 static uint64_t features(void)
 {
@@ -678,12 +831,9 @@ TEST(policy_set_then_get_reads_it_back)
 	struct shstk_policy got;
 
 	REQUIRE_SHSTK();
-	if (!(features() & SHSTK_FEAT_POLICY)) {
-		/* Not in the module yet: a clean ENOTTY, never a fake success. */
-		EXPECT_EQ(-1, shstk_set_policy(&set));
-		EXPECT_EQ(ENOTTY, errno);
-		return;
-	}
+	/* With user shadow stacks the module has policies. */
+	ASSERT_TRUE(features() & SHSTK_FEAT_POLICY) TH_LOG("INFO features %#llx",
+							   (unsigned long long)features());
 	/* The harness runs each test in a child: the policy is this test's. */
 	ASSERT_EQ(0, shstk_set_policy(&set)) TH_LOG("%s", strerror(errno));
 	memset(&got, 0xff, sizeof(got));
@@ -727,10 +877,8 @@ TEST(policy_sizes_a_plain_pthread)
 
 	REQUIRE_SHSTK();
 	ASSERT_NE(NULL, r);
-	if (!(features() & SHSTK_FEAT_POLICY)) {
-		TH_LOG("no POLICY in the module yet: see policy_set_then_get_reads_it_back");
-		return;
-	}
+	ASSERT_TRUE(features() & SHSTK_FEAT_POLICY) TH_LOG("INFO features %#llx",
+							   (unsigned long long)features());
 	ASSERT_CHILD_OK(shstk_run(pthread_under_policy, r));
 	ASSERT_EQ(0, r->err) TH_LOG("%s", strerror(r->err));
 	ASSERT_EQ(0, r->vma_err);

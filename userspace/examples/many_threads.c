@@ -4,13 +4,16 @@
  * and tracer tests: it knows nothing of SET_CLONE or policies, it only
  * creates threads, and reports what each got.
  *
- *   many_threads COUNT STACK_SIZE EXPECT
+ *   many_threads [--fork] COUNT STACK_SIZE EXPECT
  *
  * Turns its shadow stack on (this glibc does not), creates COUNT threads
  * with STACK_SIZE-byte stacks, all alive at once, and has each read its
  * own USAGE. Prints the sizes seen and the change of Committed_AS, and
  * exits 0 only if every thread's shadow stack is EXPECT bytes (0: the
  * kernel's rule, page-aligned stack size plus glibc's guard page).
+ * --fork does all that in a child process made with fork() and exits
+ * with its status: what a process policy without and with
+ * SHSTK_POLICY_INHERIT (shstkctl run --inherit) gives a child.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 
 #include <linux/shstk.h>
 #include "shstk_cet.h"
@@ -100,19 +104,51 @@ static int run(int count, size_t stack, uint64_t expect)
 	return bad ? 1 : 0;
 }
 
+/* --fork: -1 in the child; in the parent, the child's exit status (128+N: signal N). */
+static int fork_and_wait(void)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		return 2;
+	}
+	if (pid == 0)
+		return -1;
+	if (waitpid(pid, &status, 0) != pid) {
+		perror("waitpid");
+		return 2;
+	}
+	printf("child %d: %s %d\n", (int)pid, WIFEXITED(status) ? "exit" : "signal",
+	       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int main(int argc, char **argv)
 {
+	int count, forked;
 	uint64_t expect;
 	size_t stack;
-	int count;
 
+	forked = argc > 1 && !strcmp(argv[1], "--fork");
+	argc -= forked;
+	argv += forked;
 	if (argc != 4) {
-		fprintf(stderr, "usage: %s COUNT STACK_SIZE EXPECT\n", argv[0]);
+		fprintf(stderr, "usage: many_threads [--fork] COUNT STACK_SIZE EXPECT\n");
 		return 2;
 	}
 	count = atoi(argv[1]);
 	stack = strtoull(argv[2], NULL, 0);
 	expect = strtoull(argv[3], NULL, 0);
+	if (forked) {
+		int status = fork_and_wait();
+
+		if (status >= 0)
+			return status;	/* the parent */
+	}
 	if (!expect)
 		expect = (stack + 4096 + 4095) & ~4095ULL;
 	dev_fd = open(SHSTK_DEVICE, O_RDWR | O_CLOEXEC);
