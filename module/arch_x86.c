@@ -31,6 +31,7 @@
 #include <asm/msr.h>
 #include <asm/prctl.h>
 #include <asm/shstk.h>
+#include <asm/unistd.h>
 
 #include "arch.h"
 #include "hook.h"
@@ -146,16 +147,29 @@ unsigned long shstk_arch_token_ssp(unsigned long token_addr)
 	return token_addr + 8;
 }
 
-/* The map_shadow_stack() syscall itself, so mappings are exactly its. */
+/*
+ * The map_shadow_stack() syscall itself, so mappings are exactly its.
+ * mmap places them in the 32-bit area for an x32 syscall, which
+ * in_x32_syscall() reads from the user regs' orig_ax; outside a syscall
+ * (INSTALL's task work after an interrupt) that is -1, x32 bit included.
+ * So the call runs as the syscall it is, and orig_ax is put back for the
+ * signal-restart code that reads it on the way out.
+ */
 long shstk_arch_map(unsigned long size, bool token)
 {
+	struct pt_regs *user_regs = task_pt_regs(current);
+	unsigned long orig_ax = user_regs->orig_ax;
 	struct pt_regs regs = {
 		.di = 0,
 		.si = size,
 		.dx = token ? SHADOW_STACK_SET_TOKEN : 0,
 	};
+	long addr;
 
-	return static_call(x86_map_shadow_stack)(&regs);
+	user_regs->orig_ax = __NR_map_shadow_stack;
+	addr = static_call(x86_map_shadow_stack)(&regs);
+	user_regs->orig_ax = orig_ax;
+	return addr;
 }
 
 unsigned long shstk_arch_kernel_alloc(struct task_struct *child, unsigned long clone_flags,
