@@ -17,10 +17,12 @@
 #include <linux/hashtable.h>
 #include <linux/log2.h>
 #include <linux/moduleparam.h>
+#include <linux/overflow.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/seqlock.h>
 #include <linux/slab.h>
+#include <linux/string.h>
 
 #include "hook.h"
 #include "shstk.h"
@@ -411,16 +413,55 @@ static u64 *shstk_param_field(struct shstk_rule *rule, enum shstk_param which)
 }
 
 /* Setters run one at a time: the kernel holds the module's param lock. */
+/*
+ * A number (as kstrtou64() base 0 reads it), an optional K, M or G, an
+ * optional newline: memparse()'s syntax without its silent wrap-around
+ * (2^64 + 64K must not become 64K).
+ */
+static int shstk_parse_bytes(const char *val, u64 *out)
+{
+	size_t n = strspn(val, "0123456789abcdefABCDEFxX");
+	unsigned int shift = 0;
+	const char *p = val + n;
+	char digits[24];
+	u64 v;
+
+	if (!n || n >= sizeof(digits))
+		return -EINVAL;
+	memcpy(digits, val, n);
+	digits[n] = '\0';
+	if (kstrtou64(digits, 0, &v))
+		return -EINVAL;
+	switch (*p) {
+	case 'G':
+	case 'g':
+		shift += 10;
+		fallthrough;
+	case 'M':
+	case 'm':
+		shift += 10;
+		fallthrough;
+	case 'K':
+	case 'k':
+		shift += 10;
+		p++;
+		break;
+	}
+	if (*p == '\n')
+		p++;
+	if (*p || check_shl_overflow(v, shift, out))
+		return -EINVAL;
+	return 0;
+}
+
 static int shstk_param_set(const char *val, const struct kernel_param *kp)
 {
 	enum shstk_param which = *(const enum shstk_param *)kp->arg;
 	struct shstk_rule rule = shstk_sys_rule_read();
-	unsigned long long v;
-	char *end;
+	u64 v;
 	int err;
 
-	v = memparse(val, &end);
-	if (end == val || (*end && *end != '\n'))
+	if (shstk_parse_bytes(val, &v))
 		return -EINVAL;
 	if (which == SHSTK_PARAM_RATIO) {
 		if (v > U32_MAX || (v && !shstk_ratio_valid(v)))
