@@ -250,6 +250,7 @@ TEST_F(policy, bad_parameter_writes_are_einval_and_keep_the_old_value)
 	EXPECT_EQ(-EINVAL, shstk_param_write("default_size", "1"));	/* below min_size */
 	EXPECT_EQ(-EINVAL, shstk_param_write("default_size", "8G"));	/* above max_size */
 	EXPECT_EQ(-EINVAL, shstk_param_write("default_size", "lots"));
+	EXPECT_EQ(-EINVAL, shstk_param_write("default_size", "18446744073709551616"));	/* 2^64 */
 	EXPECT_EQ(-EINVAL, shstk_param_write("default_ratio", "4"));	/* size and ratio: one rule */
 	EXPECT_EQ(65536, shstk_param_read("default_size"));
 	EXPECT_EQ(0, shstk_param_read("default_ratio"));
@@ -259,6 +260,117 @@ TEST_F(policy, bad_parameter_writes_are_einval_and_keep_the_old_value)
 	EXPECT_EQ(-EINVAL, shstk_param_write("min_size", "8G"));	/* above max_size */
 	EXPECT_EQ(0, shstk_param_read("default_ratio"));
 	EXPECT_EQ(4096, shstk_param_read("min_size"));
+}
+
+/*
+ * The clamp of a RATIO default: min_size and max_size must each be a
+ * valid size, and min_size at most max_size, whichever of the two is
+ * written. A refused write keeps the old value, as the threads show.
+ */
+TEST_F(policy, bad_clamp_writes_are_einval_and_keep_the_old_values)
+{
+	ASSERT_EQ(0, shstk_param_write("max_size", "128K"));
+	EXPECT_EQ(-EINVAL, shstk_param_write("max_size", "12345"));	/* not a multiple of 8 */
+	EXPECT_EQ(-EINVAL, shstk_param_write("max_size", "0"));	/* below INFO's min_size */
+	EXPECT_EQ(-EINVAL, shstk_param_write("max_size", "2048"));
+	EXPECT_EQ(-EINVAL, shstk_param_write("max_size", "8G"));	/* above INFO's max_size */
+	EXPECT_EQ(-EINVAL, shstk_param_write("max_size", "lots"));
+	EXPECT_EQ(-EINVAL, shstk_param_write("max_size", "-64K"));
+	EXPECT_EQ(-EINVAL, shstk_param_write("max_size", "64K 64K"));
+	/* Numbers that wrap around 2^64 (memparse() would make them 64K and 0). */
+	EXPECT_EQ(-EINVAL, shstk_param_write("max_size", "18446744073709617152"));
+	EXPECT_EQ(-EINVAL, shstk_param_write("max_size", "17179869184G"));
+	EXPECT_EQ(-EINVAL, shstk_param_write("max_size", "16E"));
+	EXPECT_EQ(131072, shstk_param_read("max_size"));
+	/* Hex and a lower-case suffix are numbers too. */
+	EXPECT_EQ(0, shstk_param_write("max_size", "0x40000"));
+	EXPECT_EQ(262144, shstk_param_read("max_size"));
+	EXPECT_EQ(0, shstk_param_write("max_size", "128k"));
+	EXPECT_EQ(131072, shstk_param_read("max_size"));
+
+	ASSERT_EQ(0, shstk_param_write("min_size", "64K"));
+	EXPECT_EQ(-EINVAL, shstk_param_write("max_size", "32K"));	/* below min_size */
+	/* Valid on its own, but above the lowered max_size. */
+	EXPECT_EQ(-EINVAL, shstk_param_write("min_size", "256K"));
+	EXPECT_EQ(65536, shstk_param_read("min_size"));
+	EXPECT_EQ(131072, shstk_param_read("max_size"));
+
+	/* A size default while a ratio default is set: one rule at a time. */
+	ASSERT_EQ(0, shstk_param_write("default_ratio", "64"));
+	EXPECT_EQ(-EINVAL, shstk_param_write("default_size", "64K"));
+	EXPECT_EQ(0, shstk_param_read("default_size"));
+	EXPECT_EQ(64, shstk_param_read("default_ratio"));
+
+	/* The clamp in force is [64K, 128K]. */
+	*self->s = (struct sizes){ .n = 2, .stacks = { MIB(1), MIB(64) } };
+	run_sizes(_metadata, self->s);
+	EXPECT_EQ(KIB(64), self->s->got[0]);	/* (1M + 4K) / 64 -> min */
+	EXPECT_EQ(KIB(128), self->s->got[1]);	/* (64M + 4K) / 64 -> max */
+}
+
+/* The parameters are root's (mode 0644): another user's write is refused. */
+TEST_F(policy, parameter_writes_by_another_user_are_eacces)
+{
+	struct { const char *name, *value; long before; } params[] = {
+		{ "default_size", "64K", 0 }, { "default_ratio", "64", 0 },
+		{ "min_size", "64K", 0 }, { "max_size", "128K", 0 },
+	};
+	int i, n = sizeof(params) / sizeof(params[0]), status;
+	pid_t pid;
+
+	for (i = 0; i < n; i++)
+		params[i].before = shstk_param_read(params[i].name);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+			_exit(100);
+		for (i = 0; i < n; i++)
+			if (shstk_param_write(params[i].name, params[i].value) != -EACCES)
+				_exit(1 + i);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("uid 65534's write %d was not EACCES",
+						 WEXITSTATUS(status));
+	for (i = 0; i < n; i++) {
+		const char *name = params[i].name;
+
+		EXPECT_EQ(params[i].before, shstk_param_read(name)) TH_LOG("%s", name);
+	}
+}
+
+/*
+ * INFO's default_size is the size of a FIXED system default only: under a
+ * RATIO default it reports 0, the value that also means the kernel's own
+ * rule. GET_POLICY of a process without a policy of its own reports the
+ * RATIO default in full.
+ */
+TEST_F(policy, ratio_system_default_in_info_and_get_policy)
+{
+	struct shstk_info info;
+	struct shstk_policy p;
+
+	ASSERT_EQ(0, shstk_param_write("min_size", "32K"));
+	ASSERT_EQ(0, shstk_param_write("max_size", "1M"));
+	ASSERT_EQ(0, shstk_param_write("default_ratio", "32"));
+	ASSERT_EQ(0, shstk_info_get(&info));
+	EXPECT_EQ(0, info.default_size);
+	ASSERT_EQ(0, get_policy(0, &p));
+	EXPECT_EQ(SHSTK_POLICY_RATIO, p.mode);
+	EXPECT_EQ(0, p.flags);
+	EXPECT_EQ(0, p.size);
+	EXPECT_EQ(32, p.ratio);
+	EXPECT_EQ(KIB(32), p.min_size);
+	EXPECT_EQ(MIB(1), p.max_size);
+
+	/* And it is what sizes new threads. */
+	*self->s = (struct sizes){ .n = 2, .stacks = { MIB(8), MIB(64) } };
+	run_sizes(_metadata, self->s);
+	EXPECT_EQ(KIB(260), self->s->got[0]);	/* (8M + 4K) / 32 = 256K + 128 -> 260K */
+	EXPECT_EQ(MIB(1), self->s->got[1]);	/* (64M + 4K) / 32 -> max */
+	EXPECT_EQ(SHSTK_ORIGIN_SIZED, self->s->origin[0]);
 }
 
 static int exec_self(const char *mode)
@@ -288,24 +400,45 @@ TEST_F(policy, policy_survives_execve)
 	EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("exec'd child says %d", WEXITSTATUS(status));
 }
 
-/* policy_test --exec-child: run after the exec above. */
-static int exec_child(void)
+/* The exec'd program's thread (its own, not a fork's): what the policy says? */
+static int exec_child_threads(struct sizes *s, bool fixed)
 {
-	struct sizes *s = shstk_shared(sizeof(*s));
-	struct shstk_policy p;
-	int status;
-
-	if (!s || get_policy(0, &p) || p.mode != SHSTK_POLICY_FIXED || p.size != KIB(64))
-		return 10;
-	*s = (struct sizes){ .n = 1, .stacks = { MIB(8) } };
-	status = shstk_run(run_threads, s);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		return 11;
-	return s->got[0] == KIB(64) ? 0 : 12;
+	if (run_threads(s))
+		return 12;
+	if (fixed)
+		return s->got[0] == KIB(64) && s->origin[0] == SHSTK_ORIGIN_SIZED ? 0 : 13;
+	return s->got[0] == kernel_rule(MIB(8)) && s->origin[0] == SHSTK_ORIGIN_KERNEL ? 0 : 14;
 }
 
-static void check_fork_child_policy(struct __test_metadata *_metadata, uint32_t flags,
-				    uint32_t want_mode)
+/*
+ * policy_test --exec-child: run after an exec that kept a FIXED 64 KiB
+ * policy; --exec-child-kernel: after one that must have left none. It
+ * checks GET_POLICY, then sizes a thread of its own.
+ */
+static int exec_child(const char *mode)
+{
+	struct sizes s = { .n = 1, .stacks = { MIB(8) } };
+	bool fixed = !strcmp(mode, "--exec-child");
+	struct shstk_policy p;
+
+	if (get_policy(0, &p))
+		return 10;
+	if (fixed ? p.mode != SHSTK_POLICY_FIXED || p.size != KIB(64) :
+		    p.mode != SHSTK_POLICY_KERNEL)
+		return 11;
+	if (SHSTK_ENABLE_HERE())
+		return SHSTK_RUN_NO_ENABLE;
+	/* This frame cannot return now: its return address predates the shadow stack. */
+	exit(exec_child_threads(&s, fixed));
+}
+
+/*
+ * A fork child of a process with a FIXED 64 KiB policy (flags: with or
+ * without INHERIT): its policy, and the shadow stack its own thread gets.
+ */
+static void check_fork_child_policy(struct __test_metadata *_metadata, struct sizes *s,
+				    uint32_t flags, uint32_t want_mode, uint64_t want_size,
+				    uint32_t want_origin)
 {
 	struct shstk_policy *p = shstk_shared(sizeof(*p));
 	int status;
@@ -313,24 +446,67 @@ static void check_fork_child_policy(struct __test_metadata *_metadata, uint32_t 
 
 	ASSERT_NE(NULL, p);
 	ASSERT_EQ(0, set_policy(0, SHSTK_POLICY_FIXED, flags, KIB(64), 0, 0, 0));
+	*s = (struct sizes){ .n = 1, .stacks = { MIB(1) } };
+	fflush(NULL);
 	pid = fork();
 	ASSERT_LE(0, pid);
-	if (!pid)
-		_exit(get_policy(0, p) ? 1 : 0);
+	if (!pid) {
+		if (get_policy(0, p))
+			_exit(1);
+		/* The child's own thread: a further fork would test inheritance again. */
+		if (SHSTK_ENABLE_HERE())
+			_exit(SHSTK_RUN_NO_ENABLE);
+		_exit(run_threads(s) ? 2 : 0);
+	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("status %#x", status);
+	ASSERT_EQ(0, WEXITSTATUS(status));
 	EXPECT_EQ(want_mode, p->mode);
 	EXPECT_EQ(flags, p->flags);
+	EXPECT_EQ(want_size, s->got[0]);
+	EXPECT_EQ(want_origin, s->origin[0]);
 }
 
 TEST_F(policy, inherit_passes_the_policy_to_fork_children)
 {
-	check_fork_child_policy(_metadata, SHSTK_POLICY_INHERIT, SHSTK_POLICY_FIXED);
+	check_fork_child_policy(_metadata, self->s, SHSTK_POLICY_INHERIT, SHSTK_POLICY_FIXED,
+				KIB(64), SHSTK_ORIGIN_SIZED);
 }
 
 TEST_F(policy, without_inherit_fork_children_get_the_system_default)
 {
-	check_fork_child_policy(_metadata, 0, SHSTK_POLICY_KERNEL);
+	/* The system default is the kernel's rule here (the fixture resets it). */
+	check_fork_child_policy(_metadata, self->s, 0, SHSTK_POLICY_KERNEL, kernel_rule(MIB(1)),
+				SHSTK_ORIGIN_KERNEL);
+}
+
+/* A fork child of a process with a FIXED 64 KiB policy execs: what it then has. */
+static void check_fork_then_exec(struct __test_metadata *_metadata, uint32_t flags,
+				 const char *mode)
+{
+	int status;
+	pid_t pid;
+
+	ASSERT_EQ(0, set_policy(0, SHSTK_POLICY_FIXED, flags, KIB(64), 0, 0, 0));
+	fflush(NULL);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(exec_self(mode));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("status %#x", status);
+	EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("exec'd child says %d", WEXITSTATUS(status));
+}
+
+/* The launcher forks, the child execs the program: the inherited policy sizes its threads. */
+TEST_F(policy, inherited_policy_survives_fork_then_exec)
+{
+	check_fork_then_exec(_metadata, SHSTK_POLICY_INHERIT, "--exec-child");
+}
+
+TEST_F(policy, without_inherit_fork_then_exec_gets_the_kernel_rule)
+{
+	check_fork_then_exec(_metadata, 0, "--exec-child-kernel");
 }
 
 TEST_F(policy, bad_policies_are_einval)
@@ -410,36 +586,6 @@ TEST_F(policy, unprivileged_user_gets_eperm_on_other_processes)
 	EXPECT_EQ(0, WEXITSTATUS(status));
 }
 
-/*
- * The module's live records (debugfs shstk/tasks and shstk/policies).
- * Exact, unlike /proc/slabinfo, whose active counts include free objects
- * on per-CPU slabs.
- */
-static long live_records(const char *what)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), "/sys/kernel/debug/shstk/%s", what);
-	return proc_read_long(path);
-}
-
-/*
- * Thread records go when the kernel frees the task_struct, an RCU grace
- * period after the thread was reaped: wait up to 2 s for the count to
- * fall back to want.
- */
-static long live_records_settled(const char *what, long want)
-{
-	long n = live_records(what);
-	int i;
-
-	for (i = 0; i < 20 && n > want; i++) {
-		usleep(100000);
-		n = live_records(what);
-	}
-	return n;
-}
-
 #define SHORT_LIVED 10000
 
 /*
@@ -454,7 +600,7 @@ TEST_F_TIMEOUT(policy, policies_are_freed_when_processes_exit, 900)
 	int i, status;
 	pid_t pid;
 
-	before = live_records("policies");
+	before = shstk_live_records("policies");
 	ASSERT_LE(0, before) TH_LOG("no shstk/policies in debugfs");
 	for (i = 0; i < n; i++) {
 		pid = fork();
@@ -473,7 +619,7 @@ TEST_F_TIMEOUT(policy, policies_are_freed_when_processes_exit, 900)
 		ASSERT_EQ(pid, waitpid(pid, &status, 0));
 		ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status)) TH_LOG("process %d", i);
 	}
-	after = live_records_settled("policies", before);
+	after = shstk_live_records_settled("policies", before);
 	TH_LOG("live policies: %ld before, %ld after %ld processes (x2)", before, after, n);
 	EXPECT_EQ(before, after);
 }
@@ -499,11 +645,11 @@ TEST_F(policy, thread_records_are_freed_when_threads_exit)
 	long before, after;
 	int status;
 
-	before = live_records("tasks");
+	before = shstk_live_records("tasks");
 	ASSERT_LE(0, before);
 	status = shstk_run(armed_threads, NULL);
 	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status)) TH_LOG("status %#x", status);
-	after = live_records_settled("tasks", before);
+	after = shstk_live_records_settled("tasks", before);
 	TH_LOG("live thread records: %ld before, %ld after 1000 armed threads", before, after);
 	EXPECT_EQ(before, after);
 }
@@ -518,7 +664,8 @@ TEST(policy_ioctls_are_eopnotsupp_without_hw)
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && !strcmp(argv[1], "--exec-child"))
-		return exec_child();
+	if (argc > 1 && (!strcmp(argv[1], "--exec-child") ||
+			 !strcmp(argv[1], "--exec-child-kernel")))
+		return exec_child(argv[1]);
 	return test_harness_run(argc, argv);
 }

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -137,6 +138,82 @@ static inline long shstk_param_read(const char *name)
 
 	snprintf(path, sizeof(path), SHSTK_PARAMS "%s", name);
 	return proc_read_long(path);
+}
+
+/*
+ * Committed_AS of /proc/meminfo, in KiB; -1 if it cannot be read. Without
+ * stdio: in a new thread, the first malloc() would map an arena and
+ * charge commit itself.
+ */
+static inline long proc_committed_kib(void)
+{
+	char buf[4096], *p;
+	size_t len = 0;
+	ssize_t n;
+	int fd = open("/proc/meminfo", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += n;
+	close(fd);
+	buf[len] = '\0';
+	p = strstr(buf, "Committed_AS:");
+	return p ? strtol(p + strlen("Committed_AS:"), NULL, 10) : -1;
+}
+
+/*
+ * The module's live records (debugfs shstk/tasks and shstk/policies).
+ * Exact, unlike /proc/slabinfo, whose active counts include free objects
+ * on per-CPU slabs.
+ */
+static inline long shstk_live_records(const char *what)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/shstk/%s", what);
+	return proc_read_long(path);
+}
+
+/*
+ * Thread records go when the kernel frees the task_struct, an RCU grace
+ * period after the thread was reaped: wait up to 2 s for the count to
+ * fall back to want.
+ */
+static inline long shstk_live_records_settled(const char *what, long want)
+{
+	long n = shstk_live_records(what);
+	int i;
+
+	for (i = 0; i < 20 && n > want; i++) {
+		usleep(100000);
+		n = shstk_live_records(what);
+	}
+	return n;
+}
+
+/*
+ * A starting count: the records of threads an earlier test left to the
+ * RCU callbacks are gone once the count has not moved for 300 ms.
+ */
+static inline long shstk_live_records_quiet(const char *what)
+{
+	long n = shstk_live_records(what), last;
+	int i, same = 0;
+
+	for (i = 0; i < 20 && same < 3; i++) {
+		usleep(100000);
+		last = n;
+		n = shstk_live_records(what);
+		same = n == last ? same + 1 : 0;
+	}
+	return n;
+}
+
+/* References to the shstk module (open files, pending installs); -1 if unknown. */
+static inline long shstk_module_refcnt(void)
+{
+	return proc_read_long("/sys/module/shstk/refcnt");
 }
 
 #endif /* SHSTK_TEST_PROC_H */

@@ -36,7 +36,12 @@ static void print_help(void)
 	       prog_name, synopsis);
 }
 
-/* Tids seen stopping once already; new threads stop first with SIGSTOP. */
+/*
+ * Tids of the living traced threads seen stopping once already: a new
+ * thread stops first with SIGSTOP. A tid is forgotten once its thread is
+ * reaped, since the kernel may give it to a new thread from then on (and
+ * so the list holds no more tids than there are threads).
+ */
 struct seen {
 	pid_t *tids;
 	size_t n, cap;
@@ -60,6 +65,30 @@ static bool seen_before(struct seen *s, pid_t tid)
 	}
 	s->tids[s->n++] = tid;
 	return false;
+}
+
+static void seen_forget(struct seen *s, pid_t tid)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		if (s->tids[i] == tid) {
+			s->tids[i] = s->tids[--s->n];
+			return;
+		}
+	}
+}
+
+/*
+ * At PTRACE_EVENT_EXEC of tid: a thread other than the leader that execs
+ * takes the leader's tid, and its own goes away without an exit to reap.
+ */
+static void seen_exec(struct seen *s, pid_t tid)
+{
+	unsigned long former;
+
+	if (!ptrace(PTRACE_GETEVENTMSG, tid, NULL, &former) && (pid_t)former != tid)
+		seen_forget(s, (pid_t)former);
 }
 
 struct trace_stats {
@@ -152,6 +181,8 @@ int trace_main(int argc, char *argv[])
 		int sig;
 
 		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			/* Reaped: the tid is free for a new thread. */
+			seen_forget(&seen, w);
 			if (w == pid)
 				exit_code = WIFEXITED(status) ? WEXITSTATUS(status) :
 					    128 + WTERMSIG(status);
@@ -160,6 +191,8 @@ int trace_main(int argc, char *argv[])
 		sig = WSTOPSIG(status);
 		if (status >> 16) {
 			/* PTRACE_EVENT_CLONE or _EXEC: an event, not a signal to pass on. */
+			if (status >> 16 == PTRACE_EVENT_EXEC)
+				seen_exec(&seen, w);
 			sig = 0;
 		} else if (sig == SIGSTOP && !seen_before(&seen, w)) {
 			/* A new thread, before its first instruction. */
