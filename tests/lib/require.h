@@ -9,6 +9,8 @@
 #ifndef SHSTK_TEST_REQUIRE_H
 #define SHSTK_TEST_REQUIRE_H
 
+#include <stdio.h>
+
 #include "cet.h"
 #include "ioc.h"
 
@@ -50,9 +52,20 @@
  */
 #define ASSERT_KERNEL_RULE() do {					\
 	struct shstk_info _info;					\
+	FILE *_f;							\
+	unsigned int _ratio = 0;					\
 	ASSERT_EQ(0, shstk_info_get(&_info));				\
 	ASSERT_EQ(0, _info.default_size)				\
 		TH_LOG("a system-wide default size is set; this test needs the kernel's rule"); \
+	/* INFO's default_size is 0 for a ratio default too. */	\
+	_f = fopen("/sys/module/shstk/parameters/default_ratio", "r");	\
+	if (_f) {							\
+		if (fscanf(_f, "%u", &_ratio) != 1)			\
+			_ratio = 0;					\
+		fclose(_f);						\
+	}								\
+	ASSERT_EQ(0, _ratio)						\
+		TH_LOG("a system-wide default ratio is set; this test needs the kernel's rule"); \
 } while (0)
 
 #endif /* SHSTK_TEST_REQUIRE_H */
