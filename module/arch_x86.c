@@ -24,6 +24,7 @@
 #include <linux/ptrace.h>
 #include <linux/sched.h>
 #include <linux/sched/task.h>
+#include <linux/sched/task_stack.h>
 #include <linux/static_call.h>
 #include <asm/cpufeature.h>
 #include <asm/fpu/api.h>
