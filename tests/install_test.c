@@ -17,6 +17,7 @@
 #include "lib/clone3.h"
 #include "lib/ioc.h"
 #include "lib/proc.h"
+#include "lib/raw.h"
 #include "lib/require.h"
 
 #define KIB(x) ((uint64_t)(x) << 10)
@@ -954,61 +955,68 @@ TEST(exit_token_needs_a_token_arming)
 /* --- shstkctl trace and tids the kernel gives out again --- */
 
 struct tid_report {
+	int fd;			/* /dev/shstk, opened by the caller */
 	pid_t tid;
 	struct shstk_usage u;
-	int err;		/* of USAGE */
+	long ret;		/* of USAGE */
 };
 
-static void *report_tid(void *arg)
+/* In a raw thread (no libc): USAGE of itself. */
+static int report_tid(void *arg)
 {
 	struct tid_report *r = arg;
-	int fd = shstk_dev_open();
 
-	r->tid = gettid();
-	r->err = fd < 0 ? errno : -shstk_usage(fd, 0, &r->u);
-	close(fd);
-	return NULL;
+	r->u.argsz = sizeof(r->u);
+	r->ret = raw_syscall3(__NR_ioctl, r->fd, SHSTK_IOC_USAGE, (long)&r->u);
+	return 0;
 }
 
-/* A thread under shstkctl trace --size 64K: did it get its 64 KiB? */
-static int traced_thread(struct tid_report *r)
+/*
+ * A thread under shstkctl trace --size 64K, with this tid (0: any): did
+ * it get its 64 KiB? -EEXIST while the tid is still taken.
+ */
+static int traced_thread(int fd, pid_t tid, struct tid_report *r)
 {
-	pthread_t t;
+	struct raw_thread t;
+	int ret;
 
 	memset(r, 0, sizeof(*r));
-	if (pthread_create(&t, NULL, report_tid, r) || pthread_join(t, NULL))
-		return -1;
-	if (!r->err && r->u.origin == SHSTK_ORIGIN_SIZED && r->u.size == KIB(64))
+	r->fd = fd;
+	ret = raw_clone_start_tid(&t, report_tid, r, 0, RAW_THREAD_FLAGS, 0, tid);
+	if (ret < 0)
+		return ret;
+	r->tid = ret;
+	raw_thread_join(&t);
+	if (!r->ret && r->u.origin == SHSTK_ORIGIN_SIZED && r->u.size == KIB(64))
 		return 0;
-	printf("# thread %d: USAGE %s, origin %u, size %llu\n", r->tid, strerror(r->err),
+	printf("# thread %d: USAGE %ld, origin %u, size %llu\n", r->tid, r->ret,
 	       r->u.origin, (unsigned long long)r->u.size);
-	return -1;
+	return -EIO;
 }
 
 /*
  * install_test --reuse-tid, run by shstkctl trace --size 64K: a thread,
- * then threads until one gets the first one's tid again (ns_last_pid
- * says which tid comes next); each must get 64 KiB. Exit status 0, or
- * which step failed.
+ * then one with the same tid (clone3 set_tid, root), once the tracer has
+ * reaped the first; each must get 64 KiB. Exit status 0, or which step
+ * failed.
  */
 static int reuse_tid(void)
 {
 	struct tid_report first, again;
-	int i;
+	int fd = shstk_dev_open(), i, ret;
 
-	if (traced_thread(&first))
+	if (fd < 0)
+		return 9;
+	if (traced_thread(fd, 0, &first))
 		return 10;
-	for (i = 0; i < 100; i++) {
+	for (i = 0; i < 200; i++) {
 		/* The tid is free only once the tracer has reaped the thread. */
+		ret = traced_thread(fd, first.tid, &again);
+		if (ret != -EEXIST)
+			return ret ? 12 : 0;
 		usleep(10000);
-		if (proc_write_long("/proc/sys/kernel/ns_last_pid", first.tid - 1))
-			return 11;
-		if (traced_thread(&again))
-			return 12;
-		if (again.tid == first.tid)
-			return 0;
 	}
-	printf("# tid %d never came back\n", first.tid);
+	printf("# tid %d never came free\n", first.tid);
 	return 13;
 }
 

@@ -32,9 +32,10 @@
 /* Normal stack of every raw thread; independent of clone_args.stack_size. */
 #define RAW_THREAD_STACK	(1UL << 20)
 
-/* struct clone_args, version 0 (CLONE_ARGS_SIZE_VER0 = 64 bytes). */
+/* struct clone_args, version 1 (CLONE_ARGS_SIZE_VER1 = 80 bytes): with set_tid. */
 struct raw_clone_args {
 	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+	uint64_t set_tid, set_tid_size;
 };
 
 struct raw_thread {
@@ -48,7 +49,8 @@ struct raw_thread {
 /*
  * Start fn(arg) in a new thread of this process (raw_thread_start(); with
  * raw_clone_start(), a clone with these flags and exit signal, which must
- * include CLONE_VM, CLONE_PARENT_SETTID and CLONE_CHILD_CLEARTID) whose
+ * include CLONE_VM, CLONE_PARENT_SETTID and CLONE_CHILD_CLEARTID; with
+ * raw_clone_start_tid(), also this tid, or -EEXIST while it is taken) whose
  * clone_args.stack_size is exactly stack_size (0: no stack given, the kernel's default rule for
  * the shadow stack). Returns the tid, or -errno from clone3().
  *
@@ -59,8 +61,9 @@ struct raw_thread {
  * returns, the thread ends with a raw exit(): nothing returns past the
  * frame the kernel built.
  */
-static inline int raw_clone_start(struct raw_thread *t, int (*fn)(void *), void *arg,
-				  uint64_t stack_size, uint64_t flags, int exit_signal)
+static inline int raw_clone_start_tid(struct raw_thread *t, int (*fn)(void *), void *arg,
+				      uint64_t stack_size, uint64_t flags, int exit_signal,
+				      pid_t set_tid)
 {
 	struct raw_clone_args args = { 0 };
 	char *top;
@@ -78,6 +81,10 @@ static inline int raw_clone_start(struct raw_thread *t, int (*fn)(void *), void 
 
 	args.flags = flags;
 	args.exit_signal = exit_signal;
+	if (set_tid) {
+		args.set_tid = (uintptr_t)&set_tid;
+		args.set_tid_size = 1;
+	}
 	args.child_tid = (uintptr_t)&t->tid;
 	args.parent_tid = (uintptr_t)&t->tid;
 	if (stack_size) {
@@ -122,6 +129,12 @@ static inline int raw_clone_start(struct raw_thread *t, int (*fn)(void *), void 
 		t->stack = NULL;
 	}
 	return ret;
+}
+
+static inline int raw_clone_start(struct raw_thread *t, int (*fn)(void *), void *arg,
+				  uint64_t stack_size, uint64_t flags, int exit_signal)
+{
+	return raw_clone_start_tid(t, fn, arg, stack_size, flags, exit_signal, 0);
 }
 
 static inline int raw_thread_start(struct raw_thread *t, int (*fn)(void *), void *arg,
