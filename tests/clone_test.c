@@ -1568,6 +1568,79 @@ TEST(armed_clone_never_maps_the_default_size)
 	       tr->commit_delta_kib);
 }
 
+/*
+ * The same, seen while it happens: the mmap tracepoint vm_unmapped_area
+ * fires for every address search, so a default-size shadow stack made and
+ * dropped inside the clone would show there even if gone by the time
+ * clone3() returns. Only searches of TRANSIENT_STACK bytes or more are
+ * traced; an unarmed clone first shows that the probe sees the kernel's.
+ */
+#define TRACING		"/sys/kernel/tracing/"
+#define UNMAPPED_AREA	TRACING "events/mmap/vm_unmapped_area/"
+
+static int tracing_write(const char *path, const char *val)
+{
+	FILE *f = fopen(path, "we");
+	int err = 0;
+
+	if (!f)
+		return -errno;
+	if (fputs(val, f) < 0)
+		err = -EIO;
+	if (fclose(f) && !err)
+		err = -errno;
+	return err;
+}
+
+/* Events in the trace buffer now; the buffer is emptied. */
+static int big_searches(void)
+{
+	char line[512];
+	int n = 0;
+	FILE *f = fopen(TRACING "trace", "re");
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		n += !!strstr(line, "vm_unmapped_area:");
+	fclose(f);
+	return tracing_write(TRACING "trace", "") ?: n;
+}
+
+static int traced_clones(void *arg)
+{
+	char filter[64];
+	int fd;
+
+	OPEN_DEV(fd);
+	snprintf(filter, sizeof(filter), "length >= %llu", (unsigned long long)TRANSIENT_STACK);
+	CHECK(tracing_write(UNMAPPED_AREA "filter", filter));
+	CHECK(tracing_write(TRACING "trace", ""));
+	CHECK(tracing_write(UNMAPPED_AREA "enable", "1"));
+	R->ret[0] = run_raw_quick(TRANSIENT_STACK);
+	R->ret[1] = big_searches();
+	CHECK(shstk_set_clone(fd, 0, SZ_64K, 0));
+	R->ret[2] = run_raw_quick(TRANSIENT_STACK);
+	R->ret[3] = big_searches();
+	CHECK(tracing_write(UNMAPPED_AREA "enable", "0"));
+	CHECK(tracing_write(UNMAPPED_AREA "filter", "0"));
+	return 0;
+}
+
+TEST(armed_clone_never_even_looks_for_a_default_size_area)
+{
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	ASSERT_CHILD_OK(shstk_run(traced_clones, NULL));
+	ASSERT_LT(0, R->ret[0]);
+	ASSERT_LT(0, R->ret[2]);
+	/* The probe works: the kernel's rule searched for 64 MiB. */
+	EXPECT_LE(1, R->ret[1]) TH_LOG("unarmed clone: %ld big searches", R->ret[1]);
+	EXPECT_EQ(0, R->ret[3]) TH_LOG("armed clone: %ld big searches", R->ret[3]);
+	TH_LOG("address searches of 64 MiB or more: unarmed clone %ld, armed 64 KiB clone %ld",
+	       R->ret[1], R->ret[3]);
+}
+
 /* --- A clone that fails after the shadow stack was made gives it all back --- */
 
 /* struct clone_args, version 1: with set_tid. */
