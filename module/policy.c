@@ -412,7 +412,6 @@ static u64 *shstk_param_field(struct shstk_rule *rule, enum shstk_param which)
 	}
 }
 
-/* Setters run one at a time: the kernel holds the module's param lock. */
 /*
  * A number (as kstrtou64() base 0 reads it), an optional K, M or G, an
  * optional newline: memparse()'s syntax without its silent wrap-around
@@ -454,6 +453,7 @@ static int shstk_parse_bytes(const char *val, u64 *out)
 	return 0;
 }
 
+/* Setters run one at a time: the kernel holds the module's param lock. */
 static int shstk_param_set(const char *val, const struct kernel_param *kp)
 {
 	enum shstk_param which = *(const enum shstk_param *)kp->arg;
