@@ -97,7 +97,8 @@ static uint64_t read_param(const char *name)
 static void read_sys_ratio(const struct shstk_info *info, struct sys_ratio *r)
 {
 	r->ratio = info->default_size ? 0 : read_param("default_ratio");
-	r->min_size = r->max_size = 0;
+	r->min_size = 0;
+	r->max_size = 0;
 	if (!r->ratio)
 		return;
 	/* A clamp left at 0 is the limit INFO gives. */
