@@ -170,36 +170,6 @@ static int open_dev(void)
 	return fd < 0 ? -errno : fd;
 }
 
-#define SHSTK_TASKS "/sys/kernel/debug/shstk/tasks"
-
-/* Thread records go an RCU grace period after the task: up to 2 s. */
-static long tasks_settled(long want)
-{
-	long n = proc_read_long(SHSTK_TASKS);
-	int i;
-
-	for (i = 0; i < 20 && n > want; i++) {
-		usleep(100000);
-		n = proc_read_long(SHSTK_TASKS);
-	}
-	return n;
-}
-
-/* The count once earlier tests' records are gone: unchanged for 300 ms. */
-static long tasks_quiet(void)
-{
-	long n = proc_read_long(SHSTK_TASKS), last;
-	int i, same = 0;
-
-	for (i = 0; i < 20 && same < 3; i++) {
-		usleep(100000);
-		last = n;
-		n = proc_read_long(SHSTK_TASKS);
-		same = n == last ? same + 1 : 0;
-	}
-	return n;
-}
-
 /* A 64 KiB stack with a restore token at its top, into R->addr / R->token. */
 static int make_token_stack(int fd)
 {
@@ -1411,7 +1381,7 @@ static int token_leak(void *arg)
 	OPEN_DEV(fd);
 	for (i = 0; i < TOKEN_THREADS; i++)
 		CHECK(shstk_alloc(fd, SZ_64K, SHSTK_ALLOC_TOKEN, &a[i]));
-	R->tasks_before = tasks_quiet();
+	R->tasks_before = shstk_live_records_quiet("tasks");
 	R->ss_before = shstk_count_ss_vmas();
 	for (i = 0; i < TOKEN_THREADS; i++) {
 		CHECK(shstk_set_clone(fd, 0, 0, a[i].token));
@@ -1419,7 +1389,7 @@ static int token_leak(void *arg)
 		R->ret[i] = R->t[i].start == a[i].addr ? 0 : -ENOENT;
 	}
 	R->ss_after = shstk_count_ss_vmas();
-	R->tasks_after = tasks_settled(R->tasks_before);
+	R->tasks_after = shstk_live_records_settled("tasks", R->tasks_before);
 	for (i = 0; i < TOKEN_THREADS; i++) {
 		/* Still there, whole. */
 		if (shstk_find_vma(a[i].addr, &start, &end, &ss) || start != a[i].addr ||
@@ -1746,13 +1716,13 @@ static int failing_clone(void *arg)
 		CHECK(set_fixed_policy(fd, SZ_64K));
 		break;
 	}
-	fc->tasks_before = tasks_quiet();
+	fc->tasks_before = shstk_live_records_quiet("tasks");
 	fc->ss_before = shstk_count_ss_vmas();
 	fc->ss_bytes_before = ss_total(&n);
 	fc->ret = clone3_failing(fc->how);
 	fc->ss_after = shstk_count_ss_vmas();
 	fc->ss_bytes_after = ss_total(&n);
-	fc->tasks_after = tasks_settled(fc->tasks_before);
+	fc->tasks_after = shstk_live_records_settled("tasks", fc->tasks_before);
 	CHECK(shstk_get_clone(fd, &fc->arm));
 	if (fc->by == BY_TOKEN) {
 		fc->slot = *(volatile uint64_t *)fc->token;
