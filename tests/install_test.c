@@ -19,6 +19,7 @@
 #include "lib/proc.h"
 #include "lib/raw.h"
 #include "lib/require.h"
+#include "lib/trace.h"
 
 #define KIB(x) ((uint64_t)(x) << 10)
 #define MIB(x) ((uint64_t)(x) << 20)
@@ -176,19 +177,12 @@ static void trace_and_install(struct traced *t, enum install_what what, struct t
 
 	memset(r, 0, sizeof(*r));
 	fd = shstk_dev_open();
-	fflush(NULL);
-	pid = fork();
-	if (!pid) {
-		if (ptrace(PTRACE_TRACEME, 0, 0, 0))
-			_exit(97);
-		raise(SIGSTOP);
-		if (SHSTK_ENABLE_HERE())
-			_exit(SHSTK_RUN_NO_ENABLE);
-		_exit(one_thread(t));
+	pid = shstk_fork_traced(one_thread, t);
+	if (pid < 0) {
+		r->exit_status = -1;	/* not WIFEXITED: the test fails */
+		close(fd);
+		return;
 	}
-	waitpid(pid, &status, 0);
-	ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL);
-	ptrace(PTRACE_CONT, pid, 0, 0);
 	for (;;) {
 		w = waitpid(-1, &status, __WALL);
 		if (w < 0)
@@ -606,19 +600,12 @@ static void install_on_running_tracee(struct spinner *s, struct running_result *
 	pid_t pid, w, tid = 0;
 
 	memset(r, 0, sizeof(*r));
-	fflush(NULL);
-	pid = fork();
-	if (!pid) {
-		if (ptrace(PTRACE_TRACEME, 0, 0, 0))
-			_exit(97);
-		raise(SIGSTOP);
-		if (SHSTK_ENABLE_HERE())
-			_exit(SHSTK_RUN_NO_ENABLE);
-		_exit(run_spinner(s));
+	pid = shstk_fork_traced(run_spinner, s);
+	if (pid < 0) {
+		r->exit_status = -1;	/* not WIFEXITED: the test fails */
+		close(fd);
+		return;
 	}
-	waitpid(pid, &status, 0);
-	ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL);
-	ptrace(PTRACE_CONT, pid, 0, 0);
 	for (;;) {
 		w = waitpid(-1, &status, __WALL);
 		if (w < 0)

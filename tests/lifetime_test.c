@@ -20,6 +20,7 @@
 #include "lib/ioc.h"
 #include "lib/proc.h"
 #include "lib/require.h"
+#include "lib/trace.h"
 
 #define KIB(x)		((uint64_t)(x) << 10)
 #define MODULE_KO	"/shstk/shstk.ko"
@@ -317,19 +318,8 @@ TEST_F_TIMEOUT(lifetime, pending_install_holds_the_module, 300)
 	fd = shstk_dev_open();
 	ASSERT_LE(0, fd);
 
-	fflush(NULL);
-	pid = fork();
-	if (!pid) {
-		if (ptrace(PTRACE_TRACEME, 0, 0, 0))
-			_exit(97);
-		raise(SIGSTOP);
-		if (SHSTK_ENABLE_HERE())
-			_exit(SHSTK_RUN_NO_ENABLE);
-		_exit(one_thread(t));
-	}
-	waitpid(pid, &status, 0);
-	ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL);
-	ptrace(PTRACE_CONT, pid, 0, 0);
+	pid = shstk_fork_traced(one_thread, t);
+	ASSERT_LT(0, pid);
 	for (;;) {
 		w = waitpid(-1, &status, __WALL);
 		if (w < 0)

@@ -33,13 +33,18 @@ struct traced_fault {
 
 #define SHSTK_RUN_NO_TRACE	98
 
-/* Run fn(arg) as shstk_run() does, traced; returns the wait status. */
-static inline int shstk_run_traced(int (*fn)(void *), void *arg, struct traced_fault *f)
+/*
+ * fork() a child that runs fn(arg) as shstk_run() does, traced by the
+ * caller from its first instruction on: the caller sees every new thread
+ * (PTRACE_O_TRACECLONE) stop before its first user instruction, and the
+ * child dies with the caller (PTRACE_O_EXITKILL). Returns the child's
+ * pid, running, or -1.
+ */
+static inline pid_t shstk_fork_traced(int (*fn)(void *), void *arg)
 {
-	int status, sig;
-	pid_t pid, w;
+	int status;
+	pid_t pid;
 
-	memset(f, 0, sizeof(*f));
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0)
@@ -56,6 +61,19 @@ static inline int shstk_run_traced(int (*fn)(void *), void *arg, struct traced_f
 		return -1;
 	ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL);
 	ptrace(PTRACE_CONT, pid, 0, 0);
+	return pid;
+}
+
+/* Run fn(arg) as shstk_run() does, traced; returns the wait status. */
+static inline int shstk_run_traced(int (*fn)(void *), void *arg, struct traced_fault *f)
+{
+	int status, sig;
+	pid_t pid, w;
+
+	memset(f, 0, sizeof(*f));
+	pid = shstk_fork_traced(fn, arg);
+	if (pid < 0)
+		return -1;
 	for (;;) {
 		w = waitpid(-1, &status, __WALL);
 		if (w < 0)
