@@ -245,6 +245,12 @@ static int x86_copy_thread_hooked(struct task_struct *p, const struct kernel_clo
 	return err;
 }
 
+/*
+ * Same decision as the allocation's, a moment earlier. A policy that
+ * another thread sets in between leaves that one clone unwrapped: should
+ * it then also fail in copy_thread(), its stack leaks as the kernel's own
+ * does on that path.
+ */
 static void notrace x86_copy_thread_handler(unsigned long ip, unsigned long parent_ip,
 					    struct ftrace_ops *ops, struct ftrace_regs *fregs)
 {
