@@ -680,9 +680,17 @@ static long time_usage(int fd, pid_t tid, int calls, uint64_t *ns)
 	return 0;
 }
 
-static int cost(void *arg)
+/*
+ * Two threads, armed with sizes[i], blocked in read() depths[i] calls
+ * deep; R->p[i].u is USAGE of each and R->ns[i] the best of COST_ROUNDS
+ * interleaved rounds of `calls` USAGE calls on it (a guest timer tick is
+ * not the module). With `probe` calls first (also a warm-up), the rounds
+ * are skipped when thread 0 already costs 10 times thread 1: a scan that
+ * followed the size would take minutes of emulated time on 1 GiB.
+ */
+static int time_two_blocked(const uint64_t sizes[2], const unsigned long depths[2], int probe,
+			    int calls)
 {
-	static const uint64_t sizes[2] = { SZ_1G, SZ_64K };
 	struct blocked b[2];
 	int fd, pipefd[2], i, round;
 	pthread_t th[2];
@@ -692,24 +700,18 @@ static int cost(void *arg)
 	CHECK(pipe(pipefd) ? -errno : 0);
 	for (i = 0; i < 2; i++) {
 		CHECK(shstk_set_clone(fd, 0, sizes[i], 0));
-		CHECK(start_blocked(&th[i], &b[i], pipefd[0], COST_DEPTH));
+		CHECK(start_blocked(&th[i], &b[i], pipefd[0], depths[i]));
 		CHECK(shstk_usage(fd, b[i].tid, &R->p[i].u));
 	}
-	/*
-	 * A few calls first (also a warm-up): a scan that follows the size
-	 * would make 1000 calls on 1 GiB take minutes of emulated time, so
-	 * stop at the probe when it is already far off.
-	 */
-	R->calls = COST_PROBE;
-	for (i = 0; i < 2; i++)
-		CHECK(time_usage(fd, b[i].tid, COST_PROBE, &R->ns[i]));
-	if (R->ns[0] < 10 * R->ns[1]) {
-		/* Best of a few interleaved rounds: a guest timer tick is not the module. */
-		R->calls = COST_CALLS;
+	R->calls = probe;
+	for (i = 0; i < 2 && probe; i++)
+		CHECK(time_usage(fd, b[i].tid, probe, &R->ns[i]));
+	if (!probe || R->ns[0] < 10 * R->ns[1]) {
+		R->calls = calls;
 		R->ns[0] = R->ns[1] = UINT64_MAX;
 		for (round = 0; round < COST_ROUNDS; round++) {
 			for (i = 0; i < 2; i++) {
-				CHECK(time_usage(fd, b[i].tid, COST_CALLS, &ns));
+				CHECK(time_usage(fd, b[i].tid, calls, &ns));
 				if (ns < R->ns[i])
 					R->ns[i] = ns;
 			}
@@ -720,6 +722,14 @@ static int cost(void *arg)
 	for (i = 0; i < 2; i++)
 		CHECK(-pthread_join(th[i], NULL));
 	return 0;
+}
+
+static int cost(void *arg)
+{
+	static const uint64_t sizes[2] = { SZ_1G, SZ_64K };
+	static const unsigned long depths[2] = { COST_DEPTH, COST_DEPTH };
+
+	return time_two_blocked(sizes, depths, COST_PROBE, COST_CALLS);
 }
 
 TEST_F_TIMEOUT(overcommit, cost_grows_with_the_peak_not_the_size, 120)
@@ -755,33 +765,10 @@ TEST_F_TIMEOUT(overcommit, cost_grows_with_the_peak_not_the_size, 120)
 
 static int cost_by_peak(void *arg)
 {
+	static const uint64_t sizes[2] = { SZ_1M, SZ_1M };
 	static const unsigned long depths[2] = { SHALLOW_DEPTH, DEEP_DEPTH };
-	struct blocked b[2];
-	int fd, pipefd[2], i, round;
-	pthread_t th[2];
-	uint64_t ns;
 
-	CHECK((fd = open_dev()) < 0 ? fd : 0);
-	CHECK(pipe(pipefd) ? -errno : 0);
-	for (i = 0; i < 2; i++) {
-		CHECK(shstk_set_clone(fd, 0, SZ_1M, 0));
-		CHECK(start_blocked(&th[i], &b[i], pipefd[0], depths[i]));
-		CHECK(shstk_usage(fd, b[i].tid, &R->p[i].u));
-	}
-	R->calls = PEAK_CALLS;
-	R->ns[0] = R->ns[1] = UINT64_MAX;
-	for (round = 0; round < COST_ROUNDS; round++) {
-		for (i = 0; i < 2; i++) {
-			CHECK(time_usage(fd, b[i].tid, PEAK_CALLS, &ns));
-			if (ns < R->ns[i])
-				R->ns[i] = ns;
-		}
-	}
-	for (i = 0; i < 2; i++)
-		CHECK(write(pipefd[1], "x", 1) == 1 ? 0 : -EIO);
-	for (i = 0; i < 2; i++)
-		CHECK(-pthread_join(th[i], NULL));
-	return 0;
+	return time_two_blocked(sizes, depths, 0, PEAK_CALLS);
 }
 
 TEST(cost_follows_the_peak_on_stacks_of_one_size)
