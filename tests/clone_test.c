@@ -1800,7 +1800,7 @@ TEST_F(failed_clone, gives_back_what_it_took)
 
 /* --- A token that went bad between arming and clone: EINVAL, nothing taken --- */
 
-static int stale_token(void *arg)
+static int make_token_stale(void *arg)
 {
 	int fd, ss_armed;
 	long how = (long)arg;
@@ -1828,23 +1828,21 @@ static int stale_token(void *arg)
 /*
  * ABI.md: at clone time the token is checked again; if it is no longer
  * valid the clone fails with EINVAL and nothing is consumed (the one-shot
- * arming stays, as for any failed clone).
+ * arming stays, as for any failed clone). make_token_stale()'s argument: 0
+ * unmaps the stack, 1 also maps normal memory with the token value there.
  */
-TEST(token_stack_unmapped_after_arming_fails_the_clone_with_einval)
-{
-	REQUIRE_SHSTK();
-	NEW_REPORT();
-	ASSERT_CHILD_OK(shstk_run(stale_token, (void *)0));
-	EXPECT_EQ(-EINVAL, R->ret[0]);
-	EXPECT_EQ(R->ss_before, R->ss_after);
-	EXPECT_ARMING(0, 0, R->token, &R->got[0]);
-}
+FIXTURE(stale_token) {};
+FIXTURE_VARIANT(stale_token) { long how; };
+FIXTURE_VARIANT_ADD(stale_token, stack_unmapped) { .how = 0 };
+FIXTURE_VARIANT_ADD(stale_token, stack_replaced_by_normal_memory) { .how = 1 };
+FIXTURE_SETUP(stale_token) {}
+FIXTURE_TEARDOWN(stale_token) {}
 
-TEST(token_stack_replaced_by_normal_memory_fails_the_clone_with_einval)
+TEST_F(stale_token, fails_the_clone_with_einval_and_keeps_the_arming)
 {
 	REQUIRE_SHSTK();
 	NEW_REPORT();
-	ASSERT_CHILD_OK(shstk_run(stale_token, (void *)1));
+	ASSERT_CHILD_OK(shstk_run(make_token_stale, (void *)variant->how));
 	EXPECT_EQ(-EINVAL, R->ret[0]);
 	EXPECT_EQ(R->ss_before, R->ss_after);
 	EXPECT_ARMING(0, 0, R->token, &R->got[0]);
