@@ -250,6 +250,13 @@ FIXTURE_TEARDOWN(install)
 {
 }
 
+/* The traced process exited, with status 0 (a status evaluated once). */
+#define ASSERT_EXITED_0(status) do {					\
+	int _st = (status);						\
+	ASSERT_TRUE(WIFEXITED(_st)) TH_LOG("status %#x", _st);		\
+	ASSERT_EQ(0, WEXITSTATUS(_st));					\
+} while (0)
+
 /* The kernel's shadow stack for one_thread()'s thread: 8 MiB plus glibc's guard page. */
 #define KERNEL_RULE_KIB		((long)((MIB(8) + KIB(4)) >> 10))
 /* Commit that other work may move while a check runs (KiB). */
@@ -287,8 +294,7 @@ TEST_F(install, sized_install_replaces_the_new_threads_shadow_stack)
 	trace_and_install(self->t, INSTALL_SIZE, &self->r);
 	ASSERT_EQ(0, self->r.install_ret);
 	EXPECT_TRUE(self->r.status_pending);
-	ASSERT_TRUE(WIFEXITED(self->r.exit_status)) TH_LOG("status %#x", self->r.exit_status);
-	ASSERT_EQ(0, WEXITSTATUS(self->r.exit_status));
+	ASSERT_EXITED_0(self->r.exit_status);
 	/* Not the 8 MiB the kernel made: the 64 KiB one, and the old one is gone. */
 	EXPECT_EQ(KIB(64), self->t->ss_size);
 	EXPECT_EQ(SHSTK_ORIGIN_SIZED, self->t->origin);
@@ -301,8 +307,7 @@ TEST_F(install, token_install_starts_the_thread_on_the_callers_stack)
 {
 	trace_and_install(self->t, INSTALL_TOKEN, &self->r);
 	ASSERT_EQ(0, self->r.install_ret);
-	ASSERT_TRUE(WIFEXITED(self->r.exit_status)) TH_LOG("status %#x", self->r.exit_status);
-	ASSERT_EQ(0, WEXITSTATUS(self->r.exit_status));
+	ASSERT_EXITED_0(self->r.exit_status);
 	EXPECT_EQ(KIB(64), self->t->ss_size);
 	EXPECT_EQ(SHSTK_ORIGIN_TOKEN, self->t->origin);
 	/* main's and the token stack the thread runs on: the kernel's one is unmapped. */
@@ -374,8 +379,7 @@ TEST_F(install, install_by_a_process_that_is_not_the_tracer_is_ebusy)
 	EXPECT_EQ(-EBUSY, self->r.other_ret);
 	EXPECT_EQ(0, self->r.refused_pending);
 	ASSERT_EQ(0, self->r.install_ret);
-	ASSERT_TRUE(WIFEXITED(self->r.exit_status)) TH_LOG("status %#x", self->r.exit_status);
-	ASSERT_EQ(0, WEXITSTATUS(self->r.exit_status));
+	ASSERT_EXITED_0(self->r.exit_status);
 	EXPECT_EQ(KIB(64), self->t->ss_size);
 	EXPECT_EQ(SHSTK_ORIGIN_SIZED, self->t->origin);
 	EXPECT_EQ(0, self->t->install_errno);
@@ -400,8 +404,7 @@ TEST_F(install, bad_tokens_on_a_valid_target_are_refused_and_leave_nothing_pendi
 	EXPECT_EQ(0, self->r.refused_pending);
 	ASSERT_EQ(0, self->r.install_ret);
 	EXPECT_TRUE(self->r.status_pending);
-	ASSERT_TRUE(WIFEXITED(self->r.exit_status)) TH_LOG("status %#x", self->r.exit_status);
-	ASSERT_EQ(0, WEXITSTATUS(self->r.exit_status));
+	ASSERT_EXITED_0(self->r.exit_status);
 	EXPECT_EQ(KIB(64), self->t->ss_size);
 	EXPECT_EQ(SHSTK_ORIGIN_TOKEN, self->t->origin);
 	EXPECT_EQ(0, self->t->install_errno);
@@ -417,8 +420,7 @@ TEST_F(install, tracer_detach_while_pending_still_applies)
 	trace_and_install(self->t, INSTALL_THEN_DETACH, &self->r);
 	ASSERT_EQ(0, self->r.install_ret);
 	ASSERT_EQ(0, self->r.detach_ret);
-	ASSERT_TRUE(WIFEXITED(self->r.exit_status)) TH_LOG("status %#x", self->r.exit_status);
-	ASSERT_EQ(0, WEXITSTATUS(self->r.exit_status));
+	ASSERT_EXITED_0(self->r.exit_status);
 	EXPECT_EQ(KIB(64), self->t->ss_size);
 	EXPECT_EQ(SHSTK_ORIGIN_SIZED, self->t->origin);
 	EXPECT_EQ(3, self->t->ss_vmas);
@@ -434,8 +436,7 @@ TEST_F(install, install_that_fails_to_apply_keeps_the_old_stack_and_says_why)
 	trace_and_install(self->t, INSTALL_TOKEN_THEN_SPOIL, &self->r);
 	ASSERT_EQ(0, self->r.install_ret);
 	ASSERT_EQ(0, self->r.spoil_ret);
-	ASSERT_TRUE(WIFEXITED(self->r.exit_status)) TH_LOG("status %#x", self->r.exit_status);
-	ASSERT_EQ(0, WEXITSTATUS(self->r.exit_status));
+	ASSERT_EXITED_0(self->r.exit_status);
 	/* The kernel's rule: 8 MiB stack plus glibc's 4 KiB guard. */
 	EXPECT_EQ(MIB(8) + KIB(4), self->t->ss_size);
 	EXPECT_EQ(SHSTK_ORIGIN_KERNEL, self->t->origin);
@@ -659,8 +660,7 @@ TEST(install_on_a_running_tracee_is_ebusy)
 	s = shstk_shared(sizeof(*s));
 	ASSERT_NE(NULL, s);
 	install_on_running_tracee(s, &r);
-	ASSERT_TRUE(WIFEXITED(r.exit_status)) TH_LOG("status %#x", r.exit_status);
-	ASSERT_EQ(0, WEXITSTATUS(r.exit_status));
+	ASSERT_EXITED_0(r.exit_status);
 	ASSERT_EQ(0, r.timeouts);
 	EXPECT_EQ(-EBUSY, r.running_ret);
 	EXPECT_EQ(0, r.running_pending);
