@@ -35,6 +35,7 @@
 #include <asm/unistd.h>
 
 #include "arch.h"
+#include "compat.h"
 #include "hook.h"
 #include "shstk.h"
 
@@ -44,17 +45,21 @@
  */
 typedef long x86_syscall_fn(const struct pt_regs *regs);	/* __x64_sys_*() */
 typedef unsigned long x86_alloc_thread_stack_fn(struct task_struct *tsk,
-						unsigned long clone_flags,
+						shstk_clone_flags_t clone_flags,
 						unsigned long stack_size);
 typedef void x86_shstk_free_fn(struct task_struct *tsk);
 typedef int x86_copy_thread_fn(struct task_struct *p, const struct kernel_clone_args *args);
+/* Exported to KVM only since 6.16; looked up here on every kernel alike. */
+typedef void *(x86_get_xsave_addr_fn)(struct xregs_state *xsave, int xfeature_nr);
 static_assert(__same_type(shstk_alloc_thread_stack, x86_alloc_thread_stack_fn));
 static_assert(__same_type(shstk_free, x86_shstk_free_fn));
 static_assert(__same_type(copy_thread, x86_copy_thread_fn));
+static_assert(__same_type(get_xsave_addr, x86_get_xsave_addr_fn));
 DEFINE_STATIC_CALL_NULL(x86_alloc_thread_stack, x86_alloc_thread_stack_fn);
 DEFINE_STATIC_CALL_NULL(x86_shstk_free, x86_shstk_free_fn);
 DEFINE_STATIC_CALL_NULL(x86_copy_thread, x86_copy_thread_fn);
 DEFINE_STATIC_CALL_NULL(x86_map_shadow_stack, x86_syscall_fn);
+DEFINE_STATIC_CALL_NULL(x86_get_xsave_addr, x86_get_xsave_addr_fn);
 
 u32 shstk_arch_id(void)
 {
@@ -76,6 +81,13 @@ bool shstk_arch_enabled(struct task_struct *t)
 	return t->thread.features & ARCH_SHSTK_SHSTK;
 }
 
+/* t's saved CET user state; NULL while it is in its init state (SSP 0). */
+static struct cet_user_state *x86_saved_cet(struct task_struct *t)
+{
+	return static_call(x86_get_xsave_addr)(&shstk_task_fpu(t)->fpstate->regs.xsave,
+					       XFEATURE_CET_USER);
+}
+
 /*
  * The user SSP of t. For current it may be live in the MSR (the xstate
  * copy is stale then); for any other task the xstate copy is the one saved
@@ -89,13 +101,12 @@ static u64 x86_task_ssp(struct task_struct *t)
 	if (t == current) {
 		fpregs_lock();
 		if (!test_thread_flag(TIF_NEED_FPU_LOAD)) {
-			rdmsrl(MSR_IA32_PL3_SSP, ssp);
+			rdmsrq(MSR_IA32_PL3_SSP, ssp);
 			fpregs_unlock();
 			return ssp;
 		}
 	}
-	/* NULL: the CET_USER component is in its init state (SSP 0). */
-	cet = get_xsave_addr(&t->thread.fpu.fpstate->regs.xsave, XFEATURE_CET_USER);
+	cet = x86_saved_cet(t);
 	if (cet)
 		ssp = READ_ONCE(cet->user_ssp);
 	if (t == current)
@@ -122,14 +133,14 @@ int shstk_arch_switch_current(u64 ssp, u64 base, u64 size)
 	fpregs_lock();
 	if (test_thread_flag(TIF_NEED_FPU_LOAD)) {
 		/* The registers are loaded from here on the way to user mode. */
-		cet = get_xsave_addr(&current->thread.fpu.fpstate->regs.xsave, XFEATURE_CET_USER);
+		cet = x86_saved_cet(current);
 		if (!cet) {
 			fpregs_unlock();
 			return -EINVAL;
 		}
 		cet->user_ssp = ssp;
 	} else {
-		wrmsrl(MSR_IA32_PL3_SSP, ssp);
+		wrmsrq(MSR_IA32_PL3_SSP, ssp);
 	}
 	fpregs_unlock();
 	current->thread.shstk.base = base;
@@ -193,7 +204,7 @@ void shstk_arch_forget_stack(struct task_struct *child)
 
 /* Replacement of shstk_alloc_thread_stack(), when the creator is armed. */
 static unsigned long x86_alloc_thread_stack_hooked(struct task_struct *tsk,
-						   unsigned long clone_flags,
+						   shstk_clone_flags_t clone_flags,
 						   unsigned long stack_size)
 {
 	unsigned long ssp = shstk_clone_alloc(tsk, clone_flags, stack_size);
@@ -325,13 +336,20 @@ static void x86_release_hooks(void)
 
 int shstk_arch_init(u64 *features)
 {
-	unsigned long map, alloc, free, copy;
+	unsigned long xsave, map, alloc, free, copy;
 	size_t i;
 
 	*features = 0;
 	if (!shstk_arch_hw_usable())
 		return 0;
-	*features |= SHSTK_FEAT_HW | SHSTK_FEAT_USAGE;
+	*features |= SHSTK_FEAT_HW;
+
+	/* Every other feature reads or writes a thread's saved SSP. */
+	xsave = shstk_ksym("get_xsave_addr");
+	if (!xsave)
+		return 0;
+	static_call_update(x86_get_xsave_addr, (x86_get_xsave_addr_fn *)xsave);
+	*features |= SHSTK_FEAT_USAGE;
 
 	map = shstk_ksym("__x64_sys_map_shadow_stack");
 	if (map) {
