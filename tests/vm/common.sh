@@ -8,10 +8,6 @@ SHSTK_VM_DIR="$SHSTK_ROOT/tests/vm"
 # Slow things (Bochs, kernel packages, kernel source) live outside the tree.
 SHSTK_CACHE=${SHSTK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/shstk}
 
-# Both guests boot Debian's stock kernel and the module is built against
-# Debian's matching headers: the binary a user insmods on a dev box.
-SHSTK_KVER=${SHSTK_KVER:-6.12.117+deb12-amd64}
-
 msg() { printf '[+] %s\n' "$*" >&2; }
 die() { printf '[-] %s\n' "$*" >&2; exit 1; }
 
@@ -33,21 +29,87 @@ need_pkgs() {
 	fi
 }
 
-# The kernel build tree the module is built against. SHSTK_GUEST_KDIR and
-# SHSTK_GUEST_KERNEL (with SHSTK_KVER, its release) boot another kernel,
-# e.g. a debug build.
+# The kernels the test bed boots: Debian's stock ones, each with the
+# module built against Debian's matching headers by the compiler that
+# built the kernel (the binary a user insmods). By series:
+#   6.12  6.12.117+deb12-amd64  Debian 12's apt, on the host
+#   7.3   7.3.4+deb13-amd64     trixie-backports (Debian 13's new-hardware
+#                               kernel), in the sid root, gcc 14
+#   7.2   7.2.13+deb14-amd64    unstable, in the sid root, gcc 16
+# SHSTK_KVER picks one, by series or by exact release (default 6.12).
+# Releases vanish from the archive as it moves on: where the pinned one is
+# gone, the newest of its series is used, and said.
+SHSTK_KERNEL_SERIES="6.12 7.3 7.2"
+kernel_pinned() {
+	case "$1" in
+	6.12) echo 6.12.117+deb12-amd64 ;;
+	7.3) echo 7.3.4+deb13-amd64 ;;
+	7.2) echo 7.2.13+deb14-amd64 ;;
+	*) return 1 ;;
+	esac
+}
+
+# Kernels Debian 12's apt does not have live in the sid root.
+kernel_in_sid() {
+	case "${1:-$SHSTK_KVER}" in
+	*+deb12-*) return 1 ;;
+	*) [ -z "${SHSTK_GUEST_KDIR:-}" ] ;;
+	esac
+}
+
+# kernel_resolve SERIES|RELEASE: the exact release to use.
+kernel_resolve() {
+	local want=$1 pinned series re found
+	pinned=$(kernel_pinned "$want") || { echo "$want"; return; }
+	series=${want//./\\.}
+	case "$pinned" in
+	*+deb12-*)
+		apt-cache show "linux-headers-$pinned" >/dev/null 2>&1 && { echo "$pinned"; return; }
+		re="^linux-headers-$series\\.[0-9]+\\+deb12-amd64\$"
+		found=$(apt-cache search --names-only "$re" | cut -d' ' -f1 | sort -V | tail -n 1)
+		;;
+	*)
+		sid_apt_lists
+		sid_run apt-cache show "linux-headers-$pinned" >/dev/null 2>&1 && { echo "$pinned"; return; }
+		re="^linux-headers-$series\\.[0-9]+\\+${pinned#*+}\$"
+		found=$(sid_newest "$re")
+		;;
+	esac
+	[ -n "$found" ] || die "no Linux $want headers in the archive any more (wanted $pinned)"
+	msg "Linux $want: $pinned is gone from the archive, using ${found#linux-headers-}"
+	echo "${found#linux-headers-}"
+}
+
+# in_kernel_root CMD...: CMD where the guest kernel's headers live.
+in_kernel_root() {
+	if kernel_in_sid; then sid_run "$@"; else "$@"; fi
+}
+
+# The kernel build tree the module is built against, as in_kernel_root
+# sees it. SHSTK_GUEST_KDIR and SHSTK_GUEST_KERNEL (with SHSTK_KVER, its
+# release) boot another kernel, e.g. a debug build.
 guest_kdir() {
+	local cc
 	if [ -n "${SHSTK_GUEST_KDIR:-}" ]; then
 		echo "$SHSTK_GUEST_KDIR"
 		return
 	fi
-	need_pkgs "linux-headers-$SHSTK_KVER"
+	if kernel_in_sid; then
+		sid_pkgs "linux-headers-$SHSTK_KVER" make
+		# The compiler that built the kernel: "x86_64-linux-gnu-gcc-16 (Debian ...".
+		cc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="[^ ]*-\(gcc-[0-9]*\) .*/\1/p' \
+			"$SHSTK_SID_ROOT/usr/src/linux-headers-$SHSTK_KVER/.config")
+		[ -z "$cc" ] || sid_pkgs "$cc"
+	else
+		need_pkgs "linux-headers-$SHSTK_KVER"
+	fi
 	echo "/usr/src/linux-headers-$SHSTK_KVER"
 }
 
-# Path of the guest's vmlinuz: Debian's unsigned image, unpacked in the cache.
+# Path of the guest's vmlinuz: Debian's image, unpacked in the cache
+# (6.12: linux-image-*-unsigned; 7.x: linux-binary-*, which holds it).
 guest_kernel() {
-	local dir="$SHSTK_CACHE/kernel-$SHSTK_KVER" tmp deb
+	local dir="$SHSTK_CACHE/kernel-$SHSTK_KVER" tmp deb pkg
 
 	if [ -n "${SHSTK_GUEST_KERNEL:-}" ]; then
 		echo "$SHSTK_GUEST_KERNEL"
@@ -56,15 +118,25 @@ guest_kernel() {
 	if [ ! -f "$dir/vmlinuz" ]; then
 		need_pkgs dpkg-dev
 		tmp=$(mktemp -d "$SHSTK_CACHE/.kernel.XXXXXX")
-		msg "downloading linux-image-$SHSTK_KVER-unsigned"
-		(cd "$tmp" && apt-get download "linux-image-$SHSTK_KVER-unsigned" >/dev/null 2>&1) ||
-			(apt-get update >/dev/null 2>&1 &&
-			 cd "$tmp" && apt-get download "linux-image-$SHSTK_KVER-unsigned" >/dev/null) ||
-			die "cannot download linux-image-$SHSTK_KVER-unsigned"
+		if kernel_in_sid; then
+			pkg=linux-binary-$SHSTK_KVER
+			msg "downloading $pkg (sid root)"
+			sid_apt_lists
+			(cd "$tmp" && sid_run apt-get download "$pkg" \
+				>/dev/null 2>&1) || die "cannot download $pkg"
+		else
+			pkg=linux-image-$SHSTK_KVER-unsigned
+			msg "downloading $pkg"
+			(cd "$tmp" && apt-get download "$pkg" >/dev/null 2>&1) ||
+				(apt-get update >/dev/null 2>&1 &&
+				 cd "$tmp" && apt-get download "$pkg" >/dev/null) ||
+				die "cannot download $pkg"
+		fi
 		deb=$(ls "$tmp"/*.deb)
-		dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" "./boot/vmlinuz-$SHSTK_KVER"
+		dpkg-deb -x "$deb" "$tmp/x"
 		mkdir -p "$dir"
-		mv "$tmp/boot/vmlinuz-$SHSTK_KVER" "$dir/vmlinuz"
+		mv "$(find "$tmp/x" -name "vmlinuz*" -type f | head -n 1)" "$dir/vmlinuz" ||
+			die "$pkg has no vmlinuz"
 		rm -rf "$tmp"
 	fi
 	echo "$dir/vmlinuz"
@@ -85,4 +157,114 @@ kernel_source() {
 	echo "$dir"
 }
 
+
+# A Debian sid root for what Debian 12's apt does not have: Linux 7.x
+# headers and images, the compilers those kernels were built with (gcc 16
+# for sid's 7.2, gcc 14 for trixie-backports' 7.3), QEMU 11 (arm64 GCS and
+# RISC-V Zicfiss), cross compilers. Made once with mmdebstrap (about a
+# minute) and kept in the cache; packages are added to it on demand
+# (sid_pkgs).
+SHSTK_SID_MIRROR=${SHSTK_SID_MIRROR:-http://deb.debian.org/debian}
+sid_includes=ca-certificates,make,kmod,xz-utils,zstd,cpio,gzip,bc
+sid_sources=("deb $SHSTK_SID_MIRROR sid main" "deb $SHSTK_SID_MIRROR trixie-backports main")
+SHSTK_SID_ROOT=$SHSTK_CACHE/sid-$(echo "$sid_includes ${sid_sources[*]}" | sha256sum | cut -c1-12)
+
+sid_root() {
+	local root=$SHSTK_SID_ROOT tmp
+	[ -f "$root/.ready" ] && { echo "$root"; return; }
+	exec 8>"$root.lock"
+	flock 8
+	if [ ! -f "$root/.ready" ]; then
+		[ "$(id -u)" -eq 0 ] || die "the sid root is made as root (mmdebstrap, chroot)"
+		need_pkgs mmdebstrap
+		msg "making a Debian sid root in $root (mmdebstrap, about a minute)"
+		tmp=$root.tmp
+		rm -rf "$tmp" "$root"
+		mmdebstrap --mode=root --variant=apt --aptopt='Acquire::Check-Valid-Until "false"' \
+			--include="$sid_includes" sid "$tmp" "${sid_sources[@]}" \
+			>"$SHSTK_CACHE/mmdebstrap.log" 2>&1 ||
+			die "mmdebstrap failed (network to $SHSTK_SID_MIRROR?), see $SHSTK_CACHE/mmdebstrap.log"
+		# The archive's Release files are past Valid-Until: every apt call ignores that.
+		printf 'Acquire::Check-Valid-Until "false";\nAPT::Install-Recommends "false";\n' \
+			>"$tmp/etc/apt/apt.conf.d/90shstk"
+		# Policy-rc.d: no service starts inside the root.
+		printf '#!/bin/sh\nexit 101\n' >"$tmp/usr/sbin/policy-rc.d"
+		chmod 755 "$tmp/usr/sbin/policy-rc.d"
+		mv -T "$tmp" "$root"
+		touch "$root/.ready"
+	fi
+	exec 8>&-
+	echo "$root"
+}
+
+# sid_run CMD...: CMD inside the sid root, in a private mount namespace
+# with /proc, /sys, /dev, the work tree, the cache and TMPDIR bound at the
+# same paths (so paths mean the same inside and out; nothing outlives CMD).
+sid_run() {
+	local root
+	root=$(sid_root)
+	unshare --mount --propagation private -- /bin/bash -c '
+		set -e
+		root=$1 binds=$2; shift 2
+		mount -t proc proc "$root/proc"
+		mount --rbind /sys "$root/sys"
+		mount --rbind /dev "$root/dev"
+		for d in $binds; do
+			mkdir -p "$root$d"
+			mount --bind "$d" "$root$d"
+		done
+		cwd=/
+		[ ! -d "$root$PWD" ] || cwd=$PWD
+		exec chroot "$root" /usr/bin/env -C "$cwd" "$@"
+	' sid_run "$root" "$SHSTK_ROOT $SHSTK_CACHE ${TMPDIR:-/tmp}" "$@"
+}
+
+# The package lists, fetched once (mmdebstrap leaves none).
+sid_apt_lists() {
+	local root
+	root=$(sid_root)
+	[ -f "$root/.apt-updated" ] && return 0
+	sid_run apt-get update >>"$SHSTK_CACHE/sid-apt.log" 2>&1 ||
+		die "apt-get update in the sid root failed, see $SHSTK_CACHE/sid-apt.log"
+	touch "$root/.apt-updated"
+}
+
+# sid_pkgs PKG...: apt-get install what the sid root lacks (one at a time
+# across callers). Foreign architectures (PKG:arm64) are added as needed.
+sid_pkgs() {
+	local root missing=() p arch
+	root=$(sid_root)
+	for p in "$@"; do
+		chroot "$root" dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	exec 8>"$root.lock"
+	flock 8
+	for p in "${missing[@]}"; do
+		case "$p" in *:*) arch=${p##*:}
+			chroot "$root" dpkg --print-foreign-architectures | grep -qx "$arch" ||
+				{ chroot "$root" dpkg --add-architecture "$arch"; rm -f "$root/.apt-updated"; } ;;
+		esac
+	done
+	sid_apt_lists
+	msg "sid root: installing ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive sid_run apt-get install -y "${missing[@]}" \
+		>>"$SHSTK_CACHE/sid-apt.log" 2>&1 ||
+		die "apt-get install ${missing[*]} in the sid root failed, see $SHSTK_CACHE/sid-apt.log"
+	exec 8>&-
+}
+
+# sid_newest REGEX: the newest package in the sid root's lists whose name
+# matches REGEX (versions vanish from the archive as it moves on).
+sid_newest() {
+	sid_run apt-cache search --names-only "$1" | cut -d' ' -f1 | grep -E "$1" | sort -V | tail -n 1
+}
+
 mkdir -p "$SHSTK_CACHE"
+
+# Resolved once; scripts started from here inherit the exact release.
+if [ -z "${SHSTK_KVER_RESOLVED:-}" ] || [ "$SHSTK_KVER_RESOLVED" != "${SHSTK_KVER:-}" ]; then
+	SHSTK_KVER=$(kernel_resolve "${SHSTK_KVER:-6.12}") || exit 1
+	export SHSTK_KVER SHSTK_KVER_RESOLVED=$SHSTK_KVER
+fi
