@@ -80,6 +80,14 @@ kernel_resolve() {
 	echo "${found#linux-headers-}"
 }
 
+# module_build_lock: hold, until the calling (sub)shell ends, the lock
+# that keeps two builds of the module in the work tree apart (each kernel
+# rebuilds every object there).
+module_build_lock() {
+	exec 7>"$SHSTK_CACHE/build-$(echo "$SHSTK_ROOT" | sha256sum | cut -c1-12).lock"
+	flock 7
+}
+
 # in_kernel_root CMD...: CMD where the guest kernel's headers live.
 in_kernel_root() {
 	if kernel_in_sid; then sid_run "$@"; else "$@"; fi
