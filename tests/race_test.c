@@ -23,6 +23,7 @@
 #include "lib/cet.h"
 #include "lib/clone3.h"
 #include "lib/ioc.h"
+#include "lib/race.h"
 #include "lib/raw.h"
 #include "lib/require.h"
 #include "lib/scale.h"
@@ -52,6 +53,8 @@ struct counts {
 	long not_found;			/* threads whose SSP lay in no ss mapping of that size */
 	uint64_t bad_size, bad_expected;	/* the first mismatch */
 	long winners[TOKEN_ROUNDS], losers[TOKEN_ROUNDS], others[TOKEN_ROUNDS];
+	long overlapped_rounds;		/* a loser's clone3 ran while the winner's did */
+	long overlapped_losers;
 	long arm_failures;
 	long usage_ok, usage_esrch, usage_other;
 	int usage_other_errno;
@@ -236,6 +239,7 @@ struct racer {
 	pthread_barrier_t *barrier;
 	int ret_arm;
 	long ret_clone;
+	long long t0, t1;	/* the clone3 call, start and end */
 };
 
 static int quick_thread(void *arg)
@@ -250,7 +254,9 @@ static void *token_racer(void *arg)
 
 	r->ret_arm = shstk_set_clone(r->fd, 0, 0, r->token);
 	pthread_barrier_wait(r->barrier);
+	r->t0 = race_now_ns();
 	r->ret_clone = raw_thread_start(&rt, quick_thread, NULL, SZ_64K);
+	r->t1 = race_now_ns();
 	if (r->ret_clone > 0)
 		raw_thread_join(&rt);
 	/* A loser keeps its arming (the clone failed): drop it. */
@@ -264,7 +270,7 @@ static int token_rounds(void *arg)
 	pthread_barrier_t barrier;
 	pthread_t th[RACERS];
 	struct shstk_alloc a;
-	int fd, round, i;
+	int fd, round, i, w, overlaps;
 
 	fd = shstk_dev_open();
 	CHECK(fd < 0 ? -errno : 0);
@@ -275,16 +281,26 @@ static int token_rounds(void *arg)
 			rs[i] = (struct racer){ .fd = fd, .token = a.token, .barrier = &barrier };
 			CHECK(-start_thread(&th[i], token_racer, &rs[i]));
 		}
+		w = -1;
 		for (i = 0; i < RACERS; i++) {
 			CHECK(-pthread_join(th[i], NULL));
 			CHECK(rs[i].ret_arm);
-			if (rs[i].ret_clone > 0)
+			if (rs[i].ret_clone > 0) {
 				C->winners[round]++;
-			else if (rs[i].ret_clone == -EINVAL)
+				w = i;
+			} else if (rs[i].ret_clone == -EINVAL) {
 				C->losers[round]++;
-			else
+			} else {
 				C->others[round] = rs[i].ret_clone;
+			}
 		}
+		/* Did the race happen: a loser failed while the winner was in clone3? */
+		overlaps = 0;
+		for (i = 0; w >= 0 && i < RACERS; i++)
+			if (i != w && rs[i].t0 < rs[w].t1 && rs[w].t0 < rs[i].t1)
+				overlaps++;
+		C->overlapped_losers += overlaps;
+		C->overlapped_rounds += overlaps > 0;
 		pthread_barrier_destroy(&barrier);
 		/* The winner ran on it; the token stack is the caller's to free. */
 		munmap((void *)(uintptr_t)a.addr, SZ_64K);
@@ -305,6 +321,9 @@ TEST(racing_clones_on_one_token_have_exactly_one_winner_per_round)
 		EXPECT_EQ(0, C->others[round]) TH_LOG("round %d: clone3 %s", round,
 						      strerror(-C->others[round]));
 	}
+	RACE_REPORT("token taken by racing clones",
+		    "%d rounds: clone3 calls overlapped in %ld, %ld losers failed while the winner was in clone3",
+		    TOKEN_ROUNDS, C->overlapped_rounds, C->overlapped_losers);
 }
 
 /* (c) ---------------------------------------------------------------- */
@@ -358,7 +377,8 @@ TEST(usage_on_an_exiting_thread_is_0_or_esrch)
 	ASSERT_CHILD_OK(shstk_run(usage_while_exiting, NULL));
 	EXPECT_EQ(0, C->usage_other) TH_LOG("USAGE said %s", strerror(C->usage_other_errno));
 	EXPECT_EQ(EXIT_ROUNDS, C->usage_esrch);
-	TH_LOG("%ld USAGE calls succeeded on exiting threads", C->usage_ok);
+	RACE_REPORT("USAGE against exit", "%ld calls found the thread alive, %ld found it gone",
+		    C->usage_ok, C->usage_esrch);
 }
 
 /* (d) ---------------------------------------------------------------- */
@@ -433,8 +453,8 @@ TEST(threads_made_while_the_policy_flips_get_one_of_its_sizes)
 	EXPECT_EQ(POLICY_THREADS, C->size_64k + C->size_128k);
 	EXPECT_EQ(0, C->policy_set_failures);
 	EXPECT_LT(0, C->policy_sets);
-	TH_LOG("64K: %ld threads, 128K: %ld, %ld policy changes",
-	       C->size_64k, C->size_128k, C->policy_sets);
+	RACE_REPORT("policy against clone", "%ld threads got 64K, %ld got 128K, %ld policy changes",
+		    C->size_64k, C->size_128k, C->policy_sets);
 }
 
 TEST_HARNESS_MAIN
