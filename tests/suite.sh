@@ -8,3 +8,9 @@ SHSTK_SUITE=(info_test cet_smoke_test alloc_test clone_test usage_test policy_te
 	lib_test badinput_test race_test fault_test cli-test launcher-test fuzz-run lifetime_test)
 # What cli-test, launcher-test and fuzz-run run next to them in the guest.
 SHSTK_SUITE_FILES=(shstkctl threads json_check run_as many_threads man_example shstk_fuzz)
+# The race tests, run again in a two-CPU CET guest (tests/check's
+# "cet2"), where both sides really run at once; each prints how often
+# each side won ("# race: ..."). PROG:TEST picks tests of a program.
+SHSTK_RACE_SUITE=(race_test clone_test:racing_clones_on_one_token_have_one_winner
+	install_test:target_killed_while_install_pending lib_test:concurrent_first_calls_share_one_fd
+	lifetime_test:unload_while_usage_calls_run_in_other_threads:unload_with_armed_threads_leaves_them_the_kernels_rule)
