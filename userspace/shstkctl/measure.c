@@ -602,9 +602,9 @@ static void print_commit_line(FILE *out, const struct report *r, uint64_t commit
 {
 	char a[SIZE_BUF], b[SIZE_BUF];
 
-	fprintf(out, "      commit %s for the %zu created threads, against %s %s (%.1fx less)\n",
+	fprintf(out, "    %s for the %zu created threads, against %s %s: %.1fx less\n",
 		format_size(a, commit, false), r->created, format_size(b, r->created_commit, false),
-		r->created_kernel ? "under the kernel's rule" : "as they ran",
+		r->created_kernel ? "by the kernel's rule" : "as they ran",
 		commit ? (double)r->created_commit / (double)commit : 0.0);
 }
 
@@ -626,7 +626,7 @@ static void print_text(FILE *out, const struct measure *m, const struct report *
 	}
 	fprintf(out, "peak bytes: min %" PRIu64 ", median %" PRIu64 ", p99 %" PRIu64
 		", max %" PRIu64 "\n", r->peak_min, r->peak_median, r->peak_p99, r->peak_max);
-	/* Sizes, one group per size and origin, in the order first seen. */
+	/* One group per size and origin, first seen first; "sized" etc. unless kernel. */
 	fprintf(out, "shadow stacks:");
 	for (i = 0; i < m->n; i++) {
 		const struct thread *t = &m->t[i];
@@ -644,10 +644,12 @@ static void print_text(FILE *out, const struct measure *m, const struct report *
 			if (has_shstk(&m->t[j]) && m->t[j].u.size == t->u.size &&
 			    m->t[j].u.origin == t->u.origin)
 				count++;
-		fprintf(out, "%s %zu x %s (%s)", groups++ ? "," : "", count,
-			format_size(buf, t->u.size, false), origin_name(t->u.origin));
+		fprintf(out, "%s %zu x %s", groups++ ? "," : "", count,
+			format_size(buf, t->u.size, false));
+		if (t->u.origin != SHSTK_ORIGIN_KERNEL)
+			fprintf(out, " %s", origin_name(t->u.origin));
 	}
-	fprintf(out, "; committed %s in all\n", format_size(buf2, r->committed, false));
+	fprintf(out, "; %s committed\n", format_size(buf2, r->committed, false));
 	if (!r->created) {
 		fprintf(out, "no thread was created: no policy applies (the main thread's shadow "
 			"stack is enabled by the program itself)\n");
