@@ -225,7 +225,7 @@ static void dispatch(struct measure *m, pid_t w, int status)
 	ptrace(PTRACE_CONT, w, NULL, (void *)(long)sig);
 }
 
-/* Run PROG traced to its end; returns its exit status, *traced if it ran. */
+/* Run PROG traced to its end; returns its exit status, sets *ran if it ran. */
 static int trace_program(struct measure *m, bool *ran)
 {
 	int status, exit_code = EXIT_ERROR;
@@ -240,6 +240,7 @@ static int trace_program(struct measure *m, bool *ran)
 		return EXIT_ERROR;
 	}
 	if (!m->pid) {
+		/* Stopped until the tracer has set its options: the exec stops. */
 		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) || raise(SIGSTOP))
 			_exit(EXIT_ERROR);
 		execvp(m->argv[0], m->argv);
