@@ -19,6 +19,12 @@
  *              policy, and an unarmed process once the hooks are live.
  *   4. usage   SHSTK_IOC_USAGE of another thread: cost vs shadow-stack size
  *              (same 4 KiB used) and vs used depth.
+ *   5. measure shstkctl measure on tests' depths program (threads 10, 1000
+ *              and 20000 calls deep, 64K/256K/2M stacks): the size and ratio
+ *              it recommends, the commit it predicts for them, and
+ *              Committed_AS with those threads alive under the kernel's
+ *              rule and under each recommendation (needs ./shstkctl and
+ *              ./depths next to it).
  *
  * Output: a readable table on stdout, and "@csv NAME,..." lines that
  * bench/run turns into bench/results/NAME.csv.
@@ -27,7 +33,7 @@
  *
  * --quick: fewer iterations and threads (a minute of host time, to try
  * changes); the published numbers come from a full run. --only runs one
- * benchmark (commit, strict, latency or usage); --module is the shstk.ko
+ * benchmark (commit, strict, latency, usage or measure); --module is the shstk.ko
  * the latency benchmark reloads (default /shstk/shstk.ko, where the
  * guest's init finds it).
  */
@@ -917,6 +923,138 @@ static void summary(void)
 	}
 }
 
+
+/* ------------------------------------------------------------------ */
+/* 5. measure: what shstkctl measure recommends, and what it saves. */
+
+#define DEPTHS_ARGS	"10:64K 1000:256K 20000:2M"
+
+/* The number after "key": in a JSON text (shstkctl's, flat keys), or 0. */
+static unsigned long long json_number(const char *json, const char *key)
+{
+	char pattern[64];
+	const char *p;
+
+	snprintf(pattern, sizeof(pattern), "\"%s\":", key);
+	p = strstr(json, pattern);
+	return p ? strtoull(p + strlen(pattern), NULL, 10) : 0;
+}
+
+/* The JSON string after "key": without its quotes, into buf. */
+static void json_text(const char *json, const char *key, char *buf, size_t len)
+{
+	char pattern[64];
+	const char *p, *end;
+
+	snprintf(pattern, sizeof(pattern), "\"%s\":\"", key);
+	p = strstr(json, pattern);
+	buf[0] = '\0';
+	if (!p)
+		return;
+	p += strlen(pattern);
+	end = strchr(p, '"');
+	if (end && (size_t)(end - p) < len)
+		snprintf(buf, len, "%.*s", (int)(end - p), p);
+}
+
+/* "--size 512K" of "shstkctl run --size 512K -- PROG ...". */
+static void policy_flags(const char *cmd, char *buf, size_t len)
+{
+	const char *start = strstr(cmd, "run "), *end = strstr(cmd, " -- ");
+
+	if (start && end && end > start + 4)
+		snprintf(buf, len, "%.*s", (int)(end - start - 4), start + 4);
+	else
+		snprintf(buf, len, "?");
+}
+
+/*
+ * Committed_AS change while depths's threads wait at their depth
+ * (--linger), run by the shell line prefix + depths: KiB, or -1.
+ */
+static long depths_commit_kib(const char *prefix)
+{
+	char cmd[512], line[256];
+	long before, during = -1;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "%s./depths --linger 1 " DEPTHS_ARGS, prefix);
+	before = committed_kib();
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	while (fgets(line, sizeof(line), p))
+		if (!strcmp(line, "ready\n"))
+			during = committed_kib();
+	if (pclose(p) || during < 0)
+		return -1;
+	return during - before;
+}
+
+static void bench_measure(int rep)
+{
+	char json[8192], size_cmd[256], ratio_cmd[256], prefix[300];
+	char size_flags[64], ratio_flags[64];
+	const char *rec;
+	unsigned long long kernel, fixed, ratio, size;
+	long kib_kernel, kib_fixed, kib_ratio;
+	size_t len;
+	FILE *f;
+
+	printf("\n[measure, rep %d] shstkctl measure -- ./depths " DEPTHS_ARGS "\n", rep);
+	if (system("./shstkctl measure --json --output /tmp/measure.json -- ./depths "
+		   DEPTHS_ARGS " >/dev/null")) {
+		printf("shstkctl measure failed\n");
+		return;
+	}
+	f = fopen("/tmp/measure.json", "r");
+	len = f ? fread(json, 1, sizeof(json) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	json[len] = '\0';
+	/* Its keys only: "size" is also every thread's. */
+	rec = strstr(json, "\"recommendation\":");
+	if (!rec) {
+		printf("no recommendation in shstkctl's report\n");
+		return;
+	}
+	size = json_number(rec, "size");
+	kernel = json_number(rec, "created_commit");
+	fixed = json_number(rec, "size_commit");
+	ratio = json_number(rec, "ratio_commit");
+	json_text(rec, "size_command", size_cmd, sizeof(size_cmd));
+	json_text(rec, "ratio_command", ratio_cmd, sizeof(ratio_cmd));
+	printf("largest peak %llu bytes; %s; %s\n", json_number(rec, "largest_peak"), size_cmd,
+	       ratio_cmd);
+
+	/* The same threads alive: the kernel's rule, then each recommendation. */
+	kib_kernel = depths_commit_kib("");
+	policy_flags(size_cmd, size_flags, sizeof(size_flags));
+	policy_flags(ratio_cmd, ratio_flags, sizeof(ratio_flags));
+	snprintf(prefix, sizeof(prefix), "./shstkctl run %s -- ", size_flags);
+	kib_fixed = depths_commit_kib(prefix);
+	snprintf(prefix, sizeof(prefix), "./shstkctl run %s -- ", ratio_flags);
+	kib_ratio = depths_commit_kib(prefix);
+
+	printf("%-24s %26s %26s\n", "3 created threads", "predicted ss commit KiB",
+	       "Committed_AS change KiB");
+	printf("%-24s %26llu %26ld\n", "kernel's rule", kernel >> 10, kib_kernel);
+	printf("%-24s %26llu %26ld\n", size_flags, fixed >> 10, kib_fixed);
+	printf("%-24s %26llu %26ld\n", ratio_flags, ratio >> 10, kib_ratio);
+	printf("saved: predicted %llu KiB (%.2fx less), Committed_AS %ld KiB (--size); "
+	       "predicted %llu KiB, Committed_AS %ld KiB (ratio)\n", (kernel - fixed) >> 10,
+	       fixed ? (double)kernel / (double)fixed : 0, kib_kernel - kib_fixed,
+	       (kernel - ratio) >> 10, kib_kernel - kib_ratio);
+	printf("@csv measure,%d,kernel,0,%llu,%ld\n", rep, kernel >> 10, kib_kernel);
+	printf("@csv measure,%d,size,%llu,%llu,%ld\n", rep, size, fixed >> 10, kib_fixed);
+	printf("@csv measure,%d,ratio,%llu,%llu,%ld\n", rep, json_number(rec, "ratio"),
+	       ratio >> 10, kib_ratio);
+	record(rep, "KiB", (double)(kib_kernel - kib_fixed),
+	       "measure: Committed_AS saved, depths, --size");
+	record(rep, "x", fixed ? (double)kernel / (double)fixed : 0,
+	       "measure: ss commit, kernel's rule / --size, depths");
+}
+
 static const struct {
 	const char *name;
 	void (*run)(int rep);
@@ -925,6 +1063,7 @@ static const struct {
 	{ "strict", bench_strict },
 	{ "latency", bench_latency },
 	{ "usage", bench_usage },
+	{ "measure", bench_measure },
 };
 
 int main(int argc, char **argv)

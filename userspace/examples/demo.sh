@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # The README's demo, run in the CET guest by tests/demo (busybox sh), next
-# to shstkctl, many_threads, threads and demo.
+# to shstkctl, many_threads, threads, demo and depths (tests/lib).
 set -e
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -21,6 +21,9 @@ while ! grep -q ready /tmp/threads.out 2>/dev/null; do sleep 0.1; done
 ./shstkctl usage "$pid"
 kill "$pid"
 wait "$pid" || true
+
+say "which size? shstkctl measure -- depths (threads 10, 1000, 20000 calls deep)"
+./shstkctl measure -- ./depths 10:64K 1000:256K 20000:2M >/dev/null
 
 say "SET_CLONE and ALLOC + token from C, with USAGE; a ROP attempt"
 ./demo

@@ -20,6 +20,7 @@ static const struct {
 	{ "run", run_main, "Run a program with a shadow-stack sizing policy" },
 	{ "policy", policy_main, "Show or change the shadow-stack policy of a process" },
 	{ "trace", trace_main, "Run a program, giving each new thread a sized shadow stack (ptrace)" },
+	{ "measure", measure_main, "Run a program (or watch one), measure its peaks, recommend a size" },
 };
 
 static void show_usage(FILE *out)

@@ -24,6 +24,7 @@ int usage_main(int argc, char *argv[]);
 int run_main(int argc, char *argv[]);
 int policy_main(int argc, char *argv[]);
 int trace_main(int argc, char *argv[]);
+int measure_main(int argc, char *argv[]);
 
 /*
  * The policy options of run and policy set (--size, --ratio, --min, --max,
