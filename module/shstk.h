@@ -55,7 +55,7 @@ void shstk_ioc_alloc_undo(union shstk_ioc_arg *arg);
 /* clone.c: SET_CLONE arming and what a new thread gets */
 int shstk_ioc_set_clone(union shstk_ioc_arg *arg);
 int shstk_ioc_get_clone(union shstk_ioc_arg *arg);
-bool shstk_clone_wanted(struct task_struct *parent);
+bool shstk_clone_wanted(struct task_struct *parent, struct task_struct *child, u64 clone_flags);
 unsigned long shstk_clone_alloc(struct task_struct *child, unsigned long clone_flags,
 				unsigned long stack_size);
 void shstk_clone_failed(struct task_struct *child);
@@ -102,10 +102,10 @@ struct shstk_thread_info {
 int shstk_tasks_init(void);
 void shstk_tasks_exit(void);
 bool shstk_task_known(struct task_struct *t);
-bool shstk_task_armed(struct task_struct *t);
+bool shstk_task_armed(struct task_struct *t, bool token_only);
 int shstk_task_set_arming(struct task_struct *t, const struct shstk_arming *arm);
 void shstk_task_get_arming(struct task_struct *t, struct shstk_arming *arm);
-bool shstk_task_take_arming(struct task_struct *t, struct shstk_arming *arm);
+bool shstk_task_take_arming(struct task_struct *t, struct shstk_arming *arm, bool token_only);
 void shstk_task_rearm(struct task_struct *t, const struct shstk_arming *arm);
 int shstk_task_set_thread(struct task_struct *t, const struct shstk_thread_info *ti,
 			  const struct shstk_arming *consumed);

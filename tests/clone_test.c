@@ -15,6 +15,8 @@
  * of the thread matters.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
+#include <linux/io_uring.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
@@ -59,6 +61,7 @@ struct report {
 	int signo, code, handled;	/* what a signal handler saw */
 	uint64_t fault_addr;
 	long tasks_before, tasks_after;	/* debugfs shstk/tasks */
+	struct shstk_usage usage[2];	/* USAGE answers */
 };
 
 static struct report *R;
@@ -1148,6 +1151,130 @@ TEST(arming_is_per_calling_thread)
 	EXPECT_EQ(0, R->ret[1]);
 	EXPECT_STACK_SIZE(RULE_SIZE, &R->t[1]);
 	EXPECT_STACK_SIZE(SZ_64K, &R->t[2]);
+}
+
+/*
+ * Kernel-made user workers: io_uring's SQPOLL thread is created with
+ * CLONE_VM in the calling thread's context (PF_USER_WORKER) and never runs
+ * user code. It must take no arming, no token, and get no policy size.
+ */
+static int sqpoll_ring(void)
+{
+	struct io_uring_params p = { .flags = IORING_SETUP_SQPOLL, .sq_thread_idle = 1000 };
+	long fd = raw_syscall3(__NR_io_uring_setup, 4, (long)&p, 0);
+
+	return (int)fd;
+}
+
+/* The tid of this process's io_uring SQPOLL thread, or -ESRCH. */
+static pid_t sqpoll_tid(void)
+{
+	char path[300], comm[32];
+	struct dirent *d;
+	pid_t found = -ESRCH;
+	DIR *dir = opendir("/proc/self/task");
+
+	if (!dir)
+		return -errno;
+	while (found < 0 && (d = readdir(dir))) {
+		FILE *f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", d->d_name);
+		f = fopen(path, "r");
+		if (f && fgets(comm, sizeof(comm), f) && !strncmp(comm, "iou-sqp-", 8))
+			found = atoi(d->d_name);
+		if (f)
+			fclose(f);
+	}
+	closedir(dir);
+	return found;
+}
+
+static int worker_and_arming(void *arg)
+{
+	bool token = arg;
+	int fd, ring;
+
+	OPEN_DEV(fd);
+	if (token) {
+		CHECK(make_token_stack(fd));
+		CHECK(shstk_set_clone(fd, 0, 0, R->token));
+	} else {
+		CHECK(shstk_set_clone(fd, 0, SZ_64K, 0));
+	}
+	ring = sqpoll_ring();
+	CHECK(ring < 0 ? ring : 0);
+	R->t[1].tid = sqpoll_tid();
+	CHECK(R->t[1].tid < 0 ? R->t[1].tid : 0);
+	CHECK(shstk_get_clone(fd, &R->got[0]));
+	R->value = *(volatile uint64_t *)(uintptr_t)(token ? R->token : (uintptr_t)&R->value);
+	R->ret[1] = shstk_usage(fd, R->t[1].tid, &R->usage[1]);
+	/* The arming is still there for the next real thread. */
+	CHECK(run_pthread(probe_thread, &R->t[0], 8UL << 20));
+	CHECK(shstk_get_clone(fd, &R->got[1]));
+	close(ring);
+	return 0;
+}
+
+TEST(io_uring_worker_takes_no_size_arming)
+{
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	ASSERT_CHILD_OK(shstk_run(worker_and_arming, (void *)false));
+	EXPECT_ARMING(0, SZ_64K, 0, &R->got[0]);
+	EXPECT_STACK_SIZE(SZ_64K, &R->t[0]);
+	EXPECT_ARMING(0, 0, 0, &R->got[1]);
+	ASSERT_EQ(0, R->ret[1]) TH_LOG("USAGE of the worker: %s", strerror(-R->ret[1]));
+	EXPECT_EQ(SHSTK_ORIGIN_KERNEL, R->usage[1].origin);
+	EXPECT_NE(SZ_64K, R->usage[1].size);
+}
+
+TEST(io_uring_worker_takes_no_token)
+{
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	ASSERT_CHILD_OK(shstk_run(worker_and_arming, (void *)true));
+	EXPECT_ARMING(0, 0, R->token, &R->got[0]);
+	/* The token was still there after the worker was made. */
+	EXPECT_EQ(shstk_token_value(R->token), R->value);
+	EXPECT_EQ(SHSTK_ORIGIN_KERNEL, R->usage[1].origin);
+	/* The next pthread used it. */
+	ASSERT_TRUE(R->t[0].found);
+	EXPECT_EQ(R->addr, R->t[0].start);
+	EXPECT_ARMING(0, 0, 0, &R->got[1]);
+}
+
+static int worker_and_policy(void *arg)
+{
+	struct shstk_policy pol = {
+		.argsz = sizeof(pol), .mode = SHSTK_POLICY_FIXED, .size = SZ_64K,
+	};
+	int fd, ring;
+
+	OPEN_DEV(fd);
+	CHECK(shstk_ioc(fd, SHSTK_IOC_SET_POLICY, &pol));
+	ring = sqpoll_ring();
+	CHECK(ring < 0 ? ring : 0);
+	R->t[1].tid = sqpoll_tid();
+	CHECK(R->t[1].tid < 0 ? R->t[1].tid : 0);
+	R->ret[1] = shstk_usage(fd, R->t[1].tid, &R->usage[1]);
+	CHECK(run_pthread(probe_thread, &R->t[0], 8UL << 20));
+	close(ring);
+	return 0;
+}
+
+TEST(io_uring_worker_is_not_sized_by_a_policy)
+{
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	ASSERT_CHILD_OK(shstk_run(worker_and_policy, NULL));
+	ASSERT_EQ(0, R->ret[1]) TH_LOG("USAGE of the worker: %s", strerror(-R->ret[1]));
+	EXPECT_EQ(SHSTK_ORIGIN_KERNEL, R->usage[1].origin);
+	EXPECT_NE(SZ_64K, R->usage[1].size) TH_LOG("worker sized by the policy");
+	/* The process's own threads still are. */
+	EXPECT_STACK_SIZE(SZ_64K, &R->t[0]);
 }
 
 static int fork_armed(void *arg)
