@@ -120,7 +120,7 @@ int shstk_ioc_install(union shstk_ioc_arg *arg)
 	if (in->shadow_stack_token && !IS_ALIGNED(in->shadow_stack_token, 8))
 		return -EINVAL;
 
-	task = shstk_get_target_thread(in->tid);
+	task = shstk_get_target(in->tid, false);
 	if (IS_ERR(task))
 		return PTR_ERR(task);
 	err = -EBUSY;

@@ -77,7 +77,9 @@ u64 shstk_policy_default_size(void);
 int shstk_ioc_usage(union shstk_ioc_arg *arg);
 
 /* target.c: the task an ioctl names, with the caller's rights checked */
-struct task_struct *shstk_get_target_thread(u32 tid);
+struct task_struct *shstk_get_target(u32 id, bool process);
+struct task_struct *shstk_lock_target(u32 id, bool process);
+void shstk_unlock_target(struct task_struct *task);
 
 /* token.c: restore tokens in an address space */
 int shstk_token_check(struct mm_struct *mm, unsigned long addr);

@@ -86,7 +86,8 @@ int shstk_ioc_usage(union shstk_ioc_arg *arg)
 
 	if (u->flags)
 		return -EINVAL;
-	task = shstk_get_target_thread(u->tid);
+	/* No execve of the target between the rights check and the reads. */
+	task = shstk_lock_target(u->tid, false);
 	if (IS_ERR(task))
 		return PTR_ERR(task);
 
@@ -132,6 +133,6 @@ int shstk_ioc_usage(union shstk_ioc_arg *arg)
 	/* The current frame counts even if the scan stopped above it. */
 	u->peak = max(u->peak, u->used);
 out:
-	put_task_struct(task);
+	shstk_unlock_target(task);
 	return err;
 }
