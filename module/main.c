@@ -28,7 +28,7 @@ static struct dentry *shstk_debugfs;
  * under them need them to the end.
  */
 static DEFINE_MUTEX(shstk_activate_lock);
-static bool shstk_ready;	/* init is past its setup: activation may run */
+static bool shstk_ready;	/* past init's setup, before exit: activation may run */
 static bool shstk_active;
 
 int shstk_activate(void)
@@ -141,6 +141,14 @@ err_tasks:
 
 static void __exit shstk_exit(void)
 {
+	/*
+	 * No activation from here on: a module parameter can still be
+	 * written while exit runs (its sysfs file goes after), and must not
+	 * register hooks or probes behind the teardown below.
+	 */
+	mutex_lock(&shstk_activate_lock);
+	shstk_ready = false;
+	mutex_unlock(&shstk_activate_lock);
 	debugfs_remove(shstk_debugfs);
 	misc_deregister(&shstk_miscdev);
 	shstk_policy_exit_all();
