@@ -176,7 +176,7 @@ unsigned long shstk_clone_alloc(struct task_struct *child, unsigned long clone_f
 	if (err) {
 		/* Undo before failing the clone: the kernel will not run shstk_free(). */
 		if (arm.token)
-			shstk_token_restore(child->mm, arm.token);
+			shstk_token_restore(child->mm, arm.token, ti.base);
 		else
 			shstk_arch_kernel_free(child);
 		ssp = err;
@@ -203,7 +203,7 @@ void shstk_clone_failed(struct task_struct *child)
 		return;
 	/* A fork's own copy of the address space goes away with it. */
 	if (ti.origin == SHSTK_ORIGIN_TOKEN && child->mm == current->mm)
-		shstk_token_restore(current->mm, ti.token);
+		shstk_token_restore(current->mm, ti.token, ti.base);
 	if (consumed.size || consumed.token)
 		shstk_task_rearm(current, &consumed);
 }
@@ -221,7 +221,7 @@ void shstk_thread_release(struct task_struct *tsk)
 	struct shstk_thread_info ti;
 
 	if (shstk_task_take_thread(tsk, &ti, NULL) && ti.exit_token && tsk->mm)
-		shstk_token_write(tsk->mm, ti.token);
+		shstk_token_write(tsk->mm, ti.token, ti.base);
 	if (!(tsk->flags & PF_EXITING))
 		shstk_task_set_arming(tsk, NULL);
 }

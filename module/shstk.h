@@ -84,8 +84,8 @@ void shstk_unlock_target(struct task_struct *task);
 /* token.c: restore tokens in an address space */
 int shstk_token_check(struct mm_struct *mm, unsigned long addr);
 int shstk_token_consume(struct mm_struct *mm, unsigned long addr, unsigned long *stack_base);
-int shstk_token_restore(struct mm_struct *mm, unsigned long addr);
-int shstk_token_write(struct mm_struct *mm, unsigned long addr);
+int shstk_token_restore(struct mm_struct *mm, unsigned long addr, unsigned long base);
+int shstk_token_write(struct mm_struct *mm, unsigned long addr, unsigned long base);
 
 /* task.c: what shstk knows per thread, keyed by task_struct */
 struct shstk_arming {

@@ -1571,6 +1571,76 @@ TEST(exit_token_is_rewritten_when_the_thread_exits)
 	EXPECT_ON_TOKEN_STACK(&R->t[1]);
 }
 
+/*
+ * A raw thread that parks, then exits without returning: after its
+ * shadow stack is replaced under it, a return would be checked against
+ * the new, empty mapping.
+ */
+static int park_then_exit(void *arg)
+{
+	struct park *p = arg;
+
+	p->parked = 1;
+	while (!p->go)
+		raw_syscall3(__NR_sched_yield, 0, 0, 0);
+	raw_syscall3(__NR_exit, 0, 0, 0);
+	__builtin_unreachable();
+}
+
+static int exit_token_replaced(void *arg)
+{
+	struct park p = { 0 };
+	struct raw_thread rt;
+	uint64_t low, top;
+	long tid, ss;
+	int fd;
+	void *v;
+
+	OPEN_DEV(fd);
+	/*
+	 * The thread's stack: [low + 64K, low + 128K), token at the top,
+	 * with a placeholder below it that keeps [low, low + 64K) ours.
+	 */
+	v = mmap(NULL, 2 * SZ_64K, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	CHECK(v == MAP_FAILED ? -errno : 0);
+	low = (uintptr_t)v;
+	top = low + 2 * SZ_64K;
+	CHECK(munmap((void *)(uintptr_t)(low + SZ_64K), SZ_64K) ? -errno : 0);
+	ss = raw_syscall3(__NR_map_shadow_stack, (long)(low + SZ_64K), SZ_64K,
+			  SHADOW_STACK_SET_TOKEN);
+	CHECK(ss < 0 ? ss : 0);
+	CHECK_TRUE((uint64_t)ss == low + SZ_64K);
+	R->addr = ss;
+	R->token = top - 8;
+	CHECK(shstk_set_clone(fd, SHSTK_CLONE_EXIT_TOKEN, 0, R->token));
+	tid = raw_thread_start(&rt, park_then_exit, &p, 0);
+	CHECK(tid < 0 ? tid : 0);
+	while (!p.parked)
+		sched_yield();
+	R->t[0].ssp = rt.first_ssp;
+	/* Its stack goes; another shadow stack (lower base) covers the token slot. */
+	CHECK(munmap((void *)(uintptr_t)low, 2 * SZ_64K) ? -errno : 0);
+	ss = raw_syscall3(__NR_map_shadow_stack, (long)low, 2 * SZ_64K, 0);
+	CHECK(ss < 0 ? ss : 0);
+	CHECK_TRUE((uint64_t)ss == low);
+	p.go = 1;
+	raw_thread_join(&rt);
+	/* EXIT_TOKEN had the thread's own stack in mind, which is gone. */
+	R->value = *(volatile uint64_t *)(uintptr_t)R->token;
+	return 0;
+}
+
+/* F5: the exit token is written only into the stack the thread started on. */
+TEST(exit_token_is_not_written_into_a_stack_that_replaced_it)
+{
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	ASSERT_CHILD_OK(shstk_run(exit_token_replaced, NULL));
+	EXPECT_EQ(R->token + 8, R->t[0].ssp);
+	EXPECT_EQ(0, R->value) TH_LOG("slot %#llx of the new mapping holds %#llx",
+				      (unsigned long long)R->token, (unsigned long long)R->value);
+}
+
 /* --- No transient default-size mapping: the armed size is the only one --- */
 
 static long committed_as_kib(void)
