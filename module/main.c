@@ -8,6 +8,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/module.h>
 #include <linux/miscdevice.h>
 #include <linux/fs.h>
@@ -64,6 +65,24 @@ out:
 	mutex_unlock(&shstk_activate_lock);
 	return err;
 }
+
+#ifdef SHSTK_DEBUG_DELAYS
+static char shstk_debug_delay_point[32];
+static unsigned int shstk_debug_delay_ms;
+module_param_string(debug_delay_point, shstk_debug_delay_point,
+		    sizeof(shstk_debug_delay_point), 0644);
+MODULE_PARM_DESC(debug_delay_point, "Test builds: the race window to pause in");
+module_param_named(debug_delay_ms, shstk_debug_delay_ms, uint, 0644);
+MODULE_PARM_DESC(debug_delay_ms, "Test builds: how long to pause there (ms)");
+
+void shstk_debug_delay(const char *point)
+{
+	unsigned int ms = READ_ONCE(shstk_debug_delay_ms);
+
+	if (ms && !strncmp(point, shstk_debug_delay_point, strlen(point)))
+		msleep(ms);
+}
+#endif
 
 static const struct file_operations shstk_fops = {
 	/* An open /dev/shstk pins the module: rmmod waits for the last close. */

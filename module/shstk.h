@@ -127,4 +127,18 @@ int shstk_ksyms_init(void);
 unsigned long shstk_ksym(const char *name);
 bool shstk_may_access(struct task_struct *task, unsigned int mode);
 
+/*
+ * Test builds only (make SHSTK_DEBUG_DELAYS=1, tests/debug-races): a pause
+ * of debug_delay_ms at the race window named debug_delay_point, so that a
+ * race test can win on one CPU. Other builds have no such parameters and
+ * the call compiles to nothing.
+ */
+#ifdef SHSTK_DEBUG_DELAYS
+void shstk_debug_delay(const char *point);
+#else
+static inline void shstk_debug_delay(const char *point)
+{
+}
+#endif
+
 #endif /* SHSTK_CORE_H */

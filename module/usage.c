@@ -101,6 +101,7 @@ int shstk_ioc_usage(union shstk_ioc_arg *arg)
 	task = shstk_lock_target(u->tid, false);
 	if (IS_ERR(task))
 		return PTR_ERR(task);
+	shstk_debug_delay("usage");
 
 	/* Every output field starts at zero: what a thread without one reports. */
 	*u = (struct shstk_usage){ .argsz = u->argsz, .tid = u->tid };
