@@ -75,7 +75,9 @@ int shstk_usage(pid_t tid, struct shstk_usage *usage);
 /*
  * Arm the calling thread's next thread-creating clone (SHSTK_IOC_SET_CLONE):
  * a kernel-made shadow stack of size bytes, or the caller-made one whose
- * restore token is at token. flags: SHSTK_CLONE_PERSIST,
+ * restore token is at token (a token arming: its next clone of any kind,
+ * as upstream's shadow_stack_token; a fork-like child takes the token in
+ * its own copy of the address space). flags: SHSTK_CLONE_PERSIST,
  * SHSTK_CLONE_EXIT_TOKEN. All zero disarms.
  */
 int shstk_set_clone(uint32_t flags, uint64_t size, uint64_t token);
