@@ -23,8 +23,9 @@
  * shstk_clone3() they must give clone3's own results.
  *
  * Beyond the selftest, from the series' kernel side: a vfork child takes
- * the token in the shared address space, and a fork-like child leaves the
- * caller's token for the caller's next clone.
+ * the token in the shared address space, a fork-like child leaves the
+ * caller's token for the caller's next clone, and no token is ever used
+ * by a thread whose shadow stack is off (upstream's EINVAL case).
  *
  * Code on a shadow stack runs in shstk_run() children (lib/cet.h).
  */
@@ -396,6 +397,48 @@ TEST(fork_like_child_leaves_the_callers_token)
 	EXPECT_TRUE(WIFEXITED(O->status) && WEXITSTATUS(O->status) == 0);
 	EXPECT_EQ(O->token + 8, O->child_ssp);
 	EXPECT_EQ(0, O->parent_slot);
+}
+
+/*
+ * The series' kernel side refuses a token from a thread whose shadow
+ * stack is off (shstk_alloc_thread_stack(): EINVAL). SET_CLONE refuses to
+ * arm such a thread, and a thread that armed and then turns its shadow
+ * stack off lets go of the arming (shstk_free() runs): so no clone ever
+ * uses a token from a thread without shadow stack. Its next clone is a
+ * plain one, and the token stays.
+ */
+static int arm_then_disable(void *arg)
+{
+	struct raw_args raw = { .flags = 0, .exit_signal = SIGCHLD };
+
+	O->token = make_token(TOKEN_VALID);
+	SETUP(O->token);
+	SETUP(!shstk_set_clone(0, 0, O->token));
+	SETUP(!SHSTK_ARCH_PRCTL(ARCH_SHSTK_DISABLE, ARCH_SHSTK_SHSTK));
+	/* No shadow stack from here: returns are unchecked again. */
+	O->get_clone_errno = shstk_get_clone(&O->arming) ? errno : 0;
+	finish(raw_clone3_probe(&raw, O, O->token));
+	O->parent_slot = slot(O->token);
+	return 0;
+}
+
+TEST(turning_the_shadow_stack_off_ends_a_token_arming)
+{
+	int st;
+
+	REQUIRE_SHSTK();
+	O = shstk_shared(sizeof(*O));
+	ASSERT_NE(NULL, O);
+	st = shstk_run(arm_then_disable, NULL);
+	ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		TH_LOG("status %#x, setup line %d: %s", st, O->line, strerror(O->setup_errno));
+	EXPECT_UNARMED();
+	EXPECT_EQ(0, O->result) TH_LOG("clone: %s", strerror(-O->result));
+	EXPECT_TRUE(WIFEXITED(O->status) && WEXITSTATUS(O->status) == 0);
+	/* A plain child: no shadow stack, nothing taken. */
+	EXPECT_EQ(0, O->child_ssp);
+	EXPECT_EQ((O->token + 8) | 1, O->child_slot);
+	EXPECT_EQ((O->token + 8) | 1, O->parent_slot);
 }
 
 /*
