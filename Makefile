@@ -38,6 +38,9 @@ demo:
 check-debug:
 	tests/debug-check
 
+check-races:
+	tests/debug-races
+
 # Not in .ci/run: the benchmarks in the CET guest (~4 min); writes
 # bench/results/ (tables, CSV, SVG plots). bench-quick: a shorter try.
 bench:
@@ -95,6 +98,7 @@ help:
 	@echo '                    (SHSTK_KVER=7.3 make check: one kernel); prints N passed, N failed'
 	@echo '  demo              boot the CET guest, load the module, show shstk at work'
 	@echo '  check-debug       CET tests on a debug kernel (KASAN, lockdep, kmemleak; slow)'
+	@echo '  check-races       race tests with pauses in a SHSTK_DEBUG_DELAYS=1 module build'
 	@echo '  bench             benchmarks in the CET guest: bench/results/ (table, CSV, SVG; slow)'
 	@echo '  bench-quick       a shorter benchmark run into bench/results-quick/'
 	@echo '  dkms-install      (root) copy the sources to /usr/src/shstk-VERSION, then dkms'
@@ -106,4 +110,4 @@ help:
 	@echo '           KDIR=<kernel build dir> (default: /lib/modules/KVER/build),'
 	@echo '           W=1 and C=2 pass through to Kbuild.'
 
-.PHONY: all module clean check check-debug bench bench-quick demo help version-check dkms-install dkms-remove dist
+.PHONY: all module clean check check-debug check-races bench bench-quick demo help version-check dkms-install dkms-remove dist

@@ -213,12 +213,10 @@ static unsigned long x86_alloc_thread_stack_hooked(struct task_struct *tsk,
 	return ssp;
 }
 
-/* Only where the kernel would make a new shadow stack, and shstk has a say. */
-static bool x86_clone_wanted(u64 clone_flags)
+/* Only for a creator with its shadow stack on, when shstk has a say (clone.c). */
+static bool x86_clone_wanted(struct task_struct *child, u64 clone_flags)
 {
-	return shstk_arch_enabled(current) &&
-	       (clone_flags & (CLONE_VM | CLONE_VFORK)) == CLONE_VM &&
-	       shstk_clone_wanted(current);
+	return shstk_arch_enabled(current) && shstk_clone_wanted(current, child, clone_flags);
 }
 
 static void notrace x86_alloc_thread_stack_handler(unsigned long ip, unsigned long parent_ip,
@@ -227,7 +225,8 @@ static void notrace x86_alloc_thread_stack_handler(unsigned long ip, unsigned lo
 {
 	if (shstk_hook_from_self(parent_ip))
 		return;
-	if (x86_clone_wanted(ftrace_regs_get_argument(fregs, 1)))
+	if (x86_clone_wanted((struct task_struct *)ftrace_regs_get_argument(fregs, 0),
+			     ftrace_regs_get_argument(fregs, 1)))
 		shstk_hook_redirect(fregs, x86_alloc_thread_stack_hooked);
 }
 
@@ -270,7 +269,7 @@ static void notrace x86_copy_thread_handler(unsigned long ip, unsigned long pare
 	if (shstk_hook_from_self(parent_ip))
 		return;
 	args = (const struct kernel_clone_args *)ftrace_regs_get_argument(fregs, 1);
-	if (x86_clone_wanted(args->flags))
+	if (x86_clone_wanted((struct task_struct *)ftrace_regs_get_argument(fregs, 0), args->flags))
 		shstk_hook_redirect(fregs, x86_copy_thread_hooked);
 }
 

@@ -9,7 +9,7 @@
  *   size arming:  the kernel's allocator runs with the armed size instead
  *                 of the thread's stack size, so it maps that size itself
  *                 (no transient default-size mapping) and frees it as usual;
- *   token arming: the token is consumed atomically in the shared mm, the
+ *   token arming: the token is consumed atomically in the child's mm, the
  *                 child starts just above it, and the kernel is told the
  *                 stack is not its own (it never frees it).
  *
@@ -20,10 +20,17 @@
  *    fails after copy_thread()) or from the arch's copy_thread() hook (when
  *    copy_thread() itself fails after making the stack, a path on which
  *    the kernel never calls shstk_free());
- *  - fork (no CLONE_VM: the child copies the parent's shadow stack) and
- *    vfork (the child borrows it) never reach here and keep the arming;
- *    CLONE_VM without CLONE_THREAD is a thread for this purpose: it gets
- *    a new shadow stack in the shared mm, and the token is taken there;
+ *  - which clones: as upstream's shadow_stack_token, a token arming is
+ *    used by the next clone of any kind (shstk_clone_wanted()): a thread
+ *    (CLONE_VM) takes the token in the shared mm, a vfork child too, and
+ *    a fork-like clone (no CLONE_VM) in its own copy of the address space,
+ *    which copy_mm() made before copy_thread() runs, so the parent's token
+ *    stays. A size arming and the policies only size thread-creating
+ *    clones (CLONE_VM without CLONE_VFORK): fork copies the parent's
+ *    shadow stack and vfork borrows it, and both keep a size arming;
+ *  - kernel-made user workers (io_uring, vhost: PF_USER_WORKER, created
+ *    with CLONE_VM in a user thread's context) never run user code: they
+ *    take no arming and no token and get the kernel's rule;
  *  - unload: arming records die with the module, and the hook pins the
  *    module while a clone runs in here (hook.h), so a clone after unload
  *    simply gets the kernel's rule.
@@ -87,15 +94,23 @@ int shstk_ioc_get_clone(union shstk_ioc_arg *arg)
 	return 0;
 }
 
-/*
- * Atomic-safe, from the hook: does parent's next thread need shstk? The
- * hook only asks for a clone that gets a new shadow stack (CLONE_VM
- * without CLONE_VFORK, parent's shadow stack on); fork and vfork leave the
- * arming alone.
- */
-bool shstk_clone_wanted(struct task_struct *parent)
+/* A clone that makes a new thread (or CLONE_VM process) with a new shadow stack. */
+static bool shstk_clone_is_thread(u64 clone_flags)
 {
-	return shstk_task_armed(parent) || shstk_policy_active(parent);
+	return (clone_flags & (CLONE_VM | CLONE_VFORK)) == CLONE_VM;
+}
+
+/*
+ * Atomic-safe, from the arch hooks (parent is current, its shadow stack
+ * on): does shstk take part in making child? See the top comment.
+ */
+bool shstk_clone_wanted(struct task_struct *parent, struct task_struct *child, u64 clone_flags)
+{
+	if (child->flags & PF_USER_WORKER)
+		return false;
+	if (shstk_clone_is_thread(clone_flags))
+		return shstk_task_armed(parent, false) || shstk_policy_active(parent);
+	return shstk_task_armed(parent, true);
 }
 
 static unsigned long shstk_clone_token(struct task_struct *child, const struct shstk_arming *arm,
@@ -104,7 +119,8 @@ static unsigned long shstk_clone_token(struct task_struct *child, const struct s
 	unsigned long base;
 	int err;
 
-	err = shstk_token_consume(current->mm, arm->token, &base);
+	/* child->mm: the shared mm, or a fork's own copy (upstream takes it there). */
+	err = shstk_token_consume(child->mm, arm->token, &base);
 	/*
 	 * ABI: a token that went bad since arming fails the clone with
 	 * EINVAL, whatever happened to it (consumed, or its stack unmapped
@@ -130,15 +146,18 @@ static unsigned long shstk_clone_token(struct task_struct *child, const struct s
 unsigned long shstk_clone_alloc(struct task_struct *child, unsigned long clone_flags,
 				unsigned long stack_size)
 {
+	bool thread = shstk_clone_is_thread(clone_flags);
 	struct shstk_thread_info ti = {};
 	struct shstk_arming arm;
 	unsigned long ssp;
 	int err;
 
-	if (!shstk_task_take_arming(current, &arm)) {
+	/* Not a thread: only a token arming applies. */
+	if (!shstk_task_take_arming(current, &arm, !thread)) {
 		/* Not armed: the process policy or the system default, if any. */
 		memset(&arm, 0, sizeof(arm));
-		arm.size = shstk_policy_size(current, stack_size);
+		if (thread)
+			arm.size = shstk_policy_size(current, stack_size);
 		if (!arm.size)
 			return shstk_arch_kernel_alloc(child, clone_flags, stack_size);
 		arm.flags = SHSTK_CLONE_PERSIST;	/* nothing to give back on failure */
@@ -157,7 +176,7 @@ unsigned long shstk_clone_alloc(struct task_struct *child, unsigned long clone_f
 	if (err) {
 		/* Undo before failing the clone: the kernel will not run shstk_free(). */
 		if (arm.token)
-			shstk_token_restore(current->mm, arm.token);
+			shstk_token_restore(child->mm, arm.token, ti.base);
 		else
 			shstk_arch_kernel_free(child);
 		ssp = err;
@@ -182,8 +201,9 @@ void shstk_clone_failed(struct task_struct *child)
 
 	if (!shstk_task_take_thread(child, &ti, &consumed))
 		return;
-	if (ti.origin == SHSTK_ORIGIN_TOKEN)
-		shstk_token_restore(current->mm, ti.token);
+	/* A fork's own copy of the address space goes away with it. */
+	if (ti.origin == SHSTK_ORIGIN_TOKEN && child->mm == current->mm)
+		shstk_token_restore(current->mm, ti.token, ti.base);
 	if (consumed.size || consumed.token)
 		shstk_task_rearm(current, &consumed);
 }
@@ -201,7 +221,7 @@ void shstk_thread_release(struct task_struct *tsk)
 	struct shstk_thread_info ti;
 
 	if (shstk_task_take_thread(tsk, &ti, NULL) && ti.exit_token && tsk->mm)
-		shstk_token_write(tsk->mm, ti.token);
+		shstk_token_write(tsk->mm, ti.token, ti.base);
 	if (!(tsk->flags & PF_EXITING))
 		shstk_task_set_arming(tsk, NULL);
 }

@@ -21,7 +21,13 @@ int shstk_hook_prepare(struct shstk_hook *hook)
 	 * cannot recurse; they run preemptible, which they allow (RCU
 	 * lookups, spinlocks), and unload waits for them with tasks RCU.
 	 */
-	hook->ops.flags = 0;
+	/*
+	 * PERMANENT, as livepatch: sysctl kernel.ftrace_enabled=0 would
+	 * otherwise stop the hooks silently (free_task()'s among them, and
+	 * records would outlive their tasks); with it the sysctl write fails
+	 * with EBUSY while the hooks are live.
+	 */
+	hook->ops.flags = FTRACE_OPS_FL_PERMANENT;
 	if (hook->redirects)
 		hook->ops.flags |= FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY;
 

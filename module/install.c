@@ -76,7 +76,7 @@ static int shstk_install_here(const struct shstk_install_req *req, struct shstk_
 			return err;
 		err = shstk_arch_switch_current(shstk_arch_token_ssp(req->token), 0, 0);
 		if (err) {
-			shstk_token_restore(current->mm, req->token);
+			shstk_token_restore(current->mm, req->token, base);
 			return err;
 		}
 		ti->origin = SHSTK_ORIGIN_TOKEN;
@@ -120,7 +120,7 @@ int shstk_ioc_install(union shstk_ioc_arg *arg)
 	if (in->shadow_stack_token && !IS_ALIGNED(in->shadow_stack_token, 8))
 		return -EINVAL;
 
-	task = shstk_get_target_thread(in->tid);
+	task = shstk_get_target(in->tid, false);
 	if (IS_ERR(task))
 		return PTR_ERR(task);
 	err = -EBUSY;

@@ -8,6 +8,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/module.h>
 #include <linux/miscdevice.h>
 #include <linux/fs.h>
@@ -28,7 +29,7 @@ static struct dentry *shstk_debugfs;
  * under them need them to the end.
  */
 static DEFINE_MUTEX(shstk_activate_lock);
-static bool shstk_ready;	/* init is past its setup: activation may run */
+static bool shstk_ready;	/* past init's setup, before exit: activation may run */
 static bool shstk_active;
 
 int shstk_activate(void)
@@ -64,6 +65,24 @@ out:
 	mutex_unlock(&shstk_activate_lock);
 	return err;
 }
+
+#ifdef SHSTK_DEBUG_DELAYS
+static char shstk_debug_delay_point[32];
+static unsigned int shstk_debug_delay_ms;
+module_param_string(debug_delay_point, shstk_debug_delay_point,
+		    sizeof(shstk_debug_delay_point), 0644);
+MODULE_PARM_DESC(debug_delay_point, "Test builds: the race window to pause in");
+module_param_named(debug_delay_ms, shstk_debug_delay_ms, uint, 0644);
+MODULE_PARM_DESC(debug_delay_ms, "Test builds: how long to pause there (ms)");
+
+void shstk_debug_delay(const char *point)
+{
+	unsigned int ms = READ_ONCE(shstk_debug_delay_ms);
+
+	if (ms && !strncmp(point, shstk_debug_delay_point, strlen(point)))
+		msleep(ms);
+}
+#endif
 
 static const struct file_operations shstk_fops = {
 	/* An open /dev/shstk pins the module: rmmod waits for the last close. */
@@ -141,6 +160,14 @@ err_tasks:
 
 static void __exit shstk_exit(void)
 {
+	/*
+	 * No activation from here on: a module parameter can still be
+	 * written while exit runs (its sysfs file goes after), and must not
+	 * register hooks or probes behind the teardown below.
+	 */
+	mutex_lock(&shstk_activate_lock);
+	shstk_ready = false;
+	mutex_unlock(&shstk_activate_lock);
 	debugfs_remove(shstk_debugfs);
 	misc_deregister(&shstk_miscdev);
 	shstk_policy_exit_all();

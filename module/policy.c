@@ -6,7 +6,9 @@
  *
  * A process policy belongs to the thread group: it is keyed by
  * signal_struct, which all threads share and which execve keeps, so a
- * launcher can set it and exec the program. fork() children get a copy
+ * launcher can set it and exec the program; an exec that gains privilege
+ * drops it (tracepoint sched_process_exec, bprm->secureexec; SET_POLICY
+ * holds the target's exec_update_lock, see target.c). fork() children get a copy
  * when SHSTK_POLICY_INHERIT is set (tracepoint task_newtask, past the
  * point where copy_process() can fail). The policy is dropped when the
  * last thread exits (tracepoint sched_process_exit with signal->live 0),
@@ -14,6 +16,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/binfmts.h>
 #include <linux/hashtable.h>
 #include <linux/log2.h>
 #include <linux/moduleparam.h>
@@ -246,14 +249,29 @@ int shstk_ioc_set_policy(union shstk_ioc_arg *arg)
 	err = shstk_rule_check(&rule);
 	if (err)
 		return err;
-	task = shstk_get_target_thread(p->pid);
+	/* A refused request leaves the hooks as they were: checked first. */
+	task = shstk_get_target(p->pid, true);
 	if (IS_ERR(task))
 		return PTR_ERR(task);
-	/* The process's next clone, fork and exit must find the hooks live. */
-	err = shstk_activate();
-	if (!err)
-		err = shstk_policy_set(task->signal, &rule);
 	put_task_struct(task);
+	/*
+	 * The process's next clone, fork, exec and exit must find the hooks
+	 * live. Not under the target's lock: activation may sleep long.
+	 */
+	err = shstk_activate();
+	if (err)
+		return err;
+	/*
+	 * Held from the rights check to the insertion: a privilege-gaining
+	 * execve of the target either comes after (and drops the policy,
+	 * shstk_policy_exec()) or before (and the check sees its new
+	 * credentials).
+	 */
+	task = shstk_lock_target(p->pid, true);
+	if (IS_ERR(task))
+		return PTR_ERR(task);
+	err = shstk_policy_set(task->signal, &rule);
+	shstk_unlock_target(task);
 	return err;
 }
 
@@ -266,11 +284,11 @@ int shstk_ioc_get_policy(union shstk_ioc_arg *arg)
 
 	if (p->flags || p->reserved)
 		return -EINVAL;
-	task = shstk_get_target_thread(p->pid);
+	task = shstk_lock_target(p->pid, true);
 	if (IS_ERR(task))
 		return PTR_ERR(task);
 	rule = shstk_effective_rule(task);
-	put_task_struct(task);
+	shstk_unlock_target(task);
 	shstk_rule_to_user(&rule, p);
 	return 0;
 }
@@ -307,23 +325,36 @@ static void shstk_policy_newtask(void *data, struct task_struct *task, unsigned 
 	spin_unlock_irqrestore(&shstk_policies_lock, flags);
 }
 
-/* The last thread of a process is exiting: no thread can be made any more. */
+/*
+ * The last thread of a process is exiting: no thread can be made any more.
+ * Looked up under the lock, never locklessly first: a SET_POLICY that saw
+ * live != 0 under the lock may not have inserted yet, and would leave a
+ * policy on a signal_struct about to be freed (and reused).
+ */
 static void shstk_policy_exit(void *data, struct task_struct *task)
 {
 	if (atomic_read(&task->signal->live))
 		return;
-	rcu_read_lock();
-	if (!shstk_policy_find(task->signal)) {
-		rcu_read_unlock();
-		return;
-	}
-	rcu_read_unlock();
 	shstk_policy_drop(task->signal);
+}
+
+/*
+ * An execve that gains privilege (set-user-ID, file capabilities: what
+ * sets AT_SECURE) drops the process's policy: the new program must not be
+ * sized by a policy its unprivileged caller chose. Runs after the new
+ * credentials are committed and before the program's first instruction.
+ */
+static void shstk_policy_exec(void *data, struct task_struct *task, pid_t old_pid,
+			      struct linux_binprm *bprm)
+{
+	if (bprm->secureexec)
+		shstk_policy_drop(task->signal);
 }
 
 static struct shstk_tracepoint shstk_policy_tracepoints[] = {
 	{ .name = "task_newtask", .probe = shstk_policy_newtask },
 	{ .name = "sched_process_exit", .probe = shstk_policy_exit },
+	{ .name = "sched_process_exec", .probe = shstk_policy_exec },
 };
 
 static void shstk_policies_clear(void)

@@ -55,7 +55,7 @@ void shstk_ioc_alloc_undo(union shstk_ioc_arg *arg);
 /* clone.c: SET_CLONE arming and what a new thread gets */
 int shstk_ioc_set_clone(union shstk_ioc_arg *arg);
 int shstk_ioc_get_clone(union shstk_ioc_arg *arg);
-bool shstk_clone_wanted(struct task_struct *parent);
+bool shstk_clone_wanted(struct task_struct *parent, struct task_struct *child, u64 clone_flags);
 unsigned long shstk_clone_alloc(struct task_struct *child, unsigned long clone_flags,
 				unsigned long stack_size);
 void shstk_clone_failed(struct task_struct *child);
@@ -77,13 +77,15 @@ u64 shstk_policy_default_size(void);
 int shstk_ioc_usage(union shstk_ioc_arg *arg);
 
 /* target.c: the task an ioctl names, with the caller's rights checked */
-struct task_struct *shstk_get_target_thread(u32 tid);
+struct task_struct *shstk_get_target(u32 id, bool process);
+struct task_struct *shstk_lock_target(u32 id, bool process);
+void shstk_unlock_target(struct task_struct *task);
 
 /* token.c: restore tokens in an address space */
 int shstk_token_check(struct mm_struct *mm, unsigned long addr);
 int shstk_token_consume(struct mm_struct *mm, unsigned long addr, unsigned long *stack_base);
-int shstk_token_restore(struct mm_struct *mm, unsigned long addr);
-int shstk_token_write(struct mm_struct *mm, unsigned long addr);
+int shstk_token_restore(struct mm_struct *mm, unsigned long addr, unsigned long base);
+int shstk_token_write(struct mm_struct *mm, unsigned long addr, unsigned long base);
 
 /* task.c: what shstk knows per thread, keyed by task_struct */
 struct shstk_arming {
@@ -102,10 +104,10 @@ struct shstk_thread_info {
 int shstk_tasks_init(void);
 void shstk_tasks_exit(void);
 bool shstk_task_known(struct task_struct *t);
-bool shstk_task_armed(struct task_struct *t);
+bool shstk_task_armed(struct task_struct *t, bool token_only);
 int shstk_task_set_arming(struct task_struct *t, const struct shstk_arming *arm);
 void shstk_task_get_arming(struct task_struct *t, struct shstk_arming *arm);
-bool shstk_task_take_arming(struct task_struct *t, struct shstk_arming *arm);
+bool shstk_task_take_arming(struct task_struct *t, struct shstk_arming *arm, bool token_only);
 void shstk_task_rearm(struct task_struct *t, const struct shstk_arming *arm);
 int shstk_task_set_thread(struct task_struct *t, const struct shstk_thread_info *ti,
 			  const struct shstk_arming *consumed);
@@ -124,5 +126,19 @@ int shstk_ioc_install(union shstk_ioc_arg *arg);
 int shstk_ksyms_init(void);
 unsigned long shstk_ksym(const char *name);
 bool shstk_may_access(struct task_struct *task, unsigned int mode);
+
+/*
+ * Test builds only (make SHSTK_DEBUG_DELAYS=1, tests/debug-races): a pause
+ * of debug_delay_ms at the race window named debug_delay_point, so that a
+ * race test can win on one CPU. Other builds have no such parameters and
+ * the call compiles to nothing.
+ */
+#ifdef SHSTK_DEBUG_DELAYS
+void shstk_debug_delay(const char *point);
+#else
+static inline void shstk_debug_delay(const char *point)
+{
+}
+#endif
 
 #endif /* SHSTK_CORE_H */

@@ -128,15 +128,15 @@ bool shstk_task_known(struct task_struct *t)
 	return known;
 }
 
-/* Atomic-safe: whether t's next clone is armed. */
-bool shstk_task_armed(struct task_struct *t)
+/* Atomic-safe: whether t's next clone is armed (token_only: with a token). */
+bool shstk_task_armed(struct task_struct *t, bool token_only)
 {
 	struct shstk_task *rec;
 	bool armed;
 
 	rcu_read_lock();
 	rec = shstk_task_find(t);
-	armed = rec && !shstk_arming_empty(&rec->arm);
+	armed = rec && (token_only ? READ_ONCE(rec->arm.token) : !shstk_arming_empty(&rec->arm));
 	rcu_read_unlock();
 	return armed;
 }
@@ -183,9 +183,9 @@ void shstk_task_get_arming(struct task_struct *t, struct shstk_arming *arm)
 /*
  * Take the arming for one clone: a one-shot arming is used up here (and
  * given back with shstk_task_rearm() if the clone fails), a persistent one
- * stays. False when t is not armed.
+ * stays. False when t is not armed (token_only: not armed with a token).
  */
-bool shstk_task_take_arming(struct task_struct *t, struct shstk_arming *arm)
+bool shstk_task_take_arming(struct task_struct *t, struct shstk_arming *arm, bool token_only)
 {
 	struct shstk_task *rec;
 	unsigned long flags;
@@ -193,7 +193,7 @@ bool shstk_task_take_arming(struct task_struct *t, struct shstk_arming *arm)
 
 	spin_lock_irqsave(&shstk_tasks_lock, flags);
 	rec = shstk_task_find(t);
-	if (rec && !shstk_arming_empty(&rec->arm)) {
+	if (rec && !shstk_arming_empty(&rec->arm) && (!token_only || rec->arm.token)) {
 		*arm = rec->arm;
 		armed = true;
 		if (!(arm->flags & SHSTK_CLONE_PERSIST)) {
@@ -208,7 +208,7 @@ bool shstk_task_take_arming(struct task_struct *t, struct shstk_arming *arm)
 /* Give a one-shot arming back after a failed clone, unless t re-armed. */
 void shstk_task_rearm(struct task_struct *t, const struct shstk_arming *arm)
 {
-	if (arm->flags & SHSTK_CLONE_PERSIST || shstk_task_armed(t))
+	if (arm->flags & SHSTK_CLONE_PERSIST || shstk_task_armed(t, false))
 		return;
 	shstk_task_set_arming(t, arm);
 }

@@ -25,9 +25,15 @@ enum shstk_token_op {
 	SHSTK_TOKEN_WRITE,	/* whatever is there -> token */
 };
 
+/*
+ * stack_base: CONSUME reports the mapping's start there; RESTORE and WRITE
+ * give back a token the thread took from the mapping starting there, and
+ * write nothing (EFAULT) if the slot now lies in another mapping.
+ */
 static int shstk_token_op(struct mm_struct *mm, unsigned long addr, enum shstk_token_op op,
 			  unsigned long *stack_base)
 {
+	bool give_back = op == SHSTK_TOKEN_RESTORE || op == SHSTK_TOKEN_WRITE;
 	unsigned int gup_flags = FOLL_FORCE;
 	u64 token = shstk_arch_token_value(addr);
 	struct vm_area_struct *vma;
@@ -41,15 +47,23 @@ static int shstk_token_op(struct mm_struct *mm, unsigned long addr, enum shstk_t
 	if (op != SHSTK_TOKEN_CHECK)
 		gup_flags |= FOLL_WRITE;
 
-	if (mmap_read_lock_killable(mm))
+	/*
+	 * Giving a token back is not interruptible: it runs when a thread
+	 * exits or a clone fails, often with a fatal signal pending (a
+	 * killed CLONE_VM child), and the stack's owner outlives both.
+	 */
+	if (give_back)
+		mmap_read_lock(mm);
+	else if (mmap_read_lock_killable(mm))
 		return -EINTR;
 	vma = find_vma(mm, addr);
 	if (!vma || addr < vma->vm_start ||
-	    (vma->vm_flags & (VM_SHADOW_STACK | VM_WRITE)) != (VM_SHADOW_STACK | VM_WRITE)) {
+	    (vma->vm_flags & (VM_SHADOW_STACK | VM_WRITE)) != (VM_SHADOW_STACK | VM_WRITE) ||
+	    (give_back && vma->vm_start != *stack_base)) {
 		err = -EFAULT;
 		goto out_unlock;
 	}
-	if (stack_base)
+	if (op == SHSTK_TOKEN_CONSUME)
 		*stack_base = vma->vm_start;
 
 	got = get_user_pages_remote(mm, addr, 1, gup_flags, &page, NULL);
@@ -97,14 +111,17 @@ int shstk_token_consume(struct mm_struct *mm, unsigned long addr, unsigned long 
 	return shstk_token_op(mm, addr, SHSTK_TOKEN_CONSUME, stack_base);
 }
 
-/* A clone that consumed the token failed later: put it back. */
-int shstk_token_restore(struct mm_struct *mm, unsigned long addr)
+/* A clone that consumed the token (from the stack at base) failed later: put it back. */
+int shstk_token_restore(struct mm_struct *mm, unsigned long addr, unsigned long base)
 {
-	return shstk_token_op(mm, addr, SHSTK_TOKEN_RESTORE, NULL);
+	return shstk_token_op(mm, addr, SHSTK_TOKEN_RESTORE, &base);
 }
 
-/* The thread that used the stack is gone: make the stack reusable. */
-int shstk_token_write(struct mm_struct *mm, unsigned long addr)
+/*
+ * The thread that used the stack at base is gone: make the stack
+ * reusable, if it is still there (not unmapped and replaced since).
+ */
+int shstk_token_write(struct mm_struct *mm, unsigned long addr, unsigned long base)
 {
-	return shstk_token_op(mm, addr, SHSTK_TOKEN_WRITE, NULL);
+	return shstk_token_op(mm, addr, SHSTK_TOKEN_WRITE, &base);
 }

@@ -26,14 +26,20 @@ struct shstk_scan {
 	u64 resident;		/* bytes */
 };
 
-/* The lowest non-zero slot of a page, or 0. */
-static u64 shstk_page_lowest_used(struct page *page, unsigned long page_addr)
+/*
+ * The lowest non-zero slot of a page below top, or 0. Slots at and above
+ * top are not the thread's: a token stack's top can be mid-page (a token
+ * SAVEPREVSSP left), with the older stack's entries above it.
+ */
+static u64 shstk_page_lowest_used(struct page *page, unsigned long page_addr, u64 top)
 {
+	unsigned int i, n = PAGE_SIZE / sizeof(u64);
 	u64 *slots = kmap_local_page(page);
 	u64 found = 0;
-	unsigned int i;
 
-	for (i = 0; i < PAGE_SIZE / sizeof(u64); i++) {
+	if (top - page_addr < PAGE_SIZE)
+		n = (top - page_addr) / sizeof(u64);
+	for (i = 0; i < n; i++) {
 		if (READ_ONCE(slots[i])) {
 			found = page_addr + i * sizeof(u64);
 			break;
@@ -55,13 +61,18 @@ static int shstk_scan(struct mm_struct *mm, u64 base, u64 top, struct shstk_scan
 	for (addr = ALIGN_DOWN(top - 1, PAGE_SIZE); addr >= base; addr -= PAGE_SIZE) {
 		if (get_user_pages_remote(mm, addr, 1, FOLL_NOFAULT, &page, NULL) != 1)
 			break;
-		/* A read fault maps the shared zero page: never written. */
-		if (is_zero_page(page)) {
+		/*
+		 * A read fault maps the shared zero page, or in a huge-page
+		 * aligned stack a part of the huge zero page (whose symbol is
+		 * not exported): never written. Written pages of a private
+		 * anonymous mapping are anonymous, the zero pages are not.
+		 */
+		if (is_zero_page(page) || !folio_test_anon(page_folio(page))) {
 			put_page(page);
 			break;
 		}
 		scan->resident += PAGE_SIZE;
-		lowest = shstk_page_lowest_used(page, addr);
+		lowest = shstk_page_lowest_used(page, addr, top);
 		put_page(page);
 		if (lowest)
 			scan->peak_addr = lowest;
@@ -86,9 +97,11 @@ int shstk_ioc_usage(union shstk_ioc_arg *arg)
 
 	if (u->flags)
 		return -EINVAL;
-	task = shstk_get_target_thread(u->tid);
+	/* No execve of the target between the rights check and the reads. */
+	task = shstk_lock_target(u->tid, false);
 	if (IS_ERR(task))
 		return PTR_ERR(task);
+	shstk_debug_delay("usage");
 
 	/* Every output field starts at zero: what a thread without one reports. */
 	*u = (struct shstk_usage){ .argsz = u->argsz, .tid = u->tid };
@@ -132,6 +145,6 @@ int shstk_ioc_usage(union shstk_ioc_arg *arg)
 	/* The current frame counts even if the scan stopped above it. */
 	u->peak = max(u->peak, u->used);
 out:
-	put_task_struct(task);
+	shstk_unlock_target(task);
 	return err;
 }

@@ -15,6 +15,8 @@
  * of the thread matters.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
+#include <linux/io_uring.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
@@ -59,6 +61,7 @@ struct report {
 	int signo, code, handled;	/* what a signal handler saw */
 	uint64_t fault_addr;
 	long tasks_before, tasks_after;	/* debugfs shstk/tasks */
+	struct shstk_usage usage[2];	/* USAGE answers */
 };
 
 static struct report *R;
@@ -1150,6 +1153,130 @@ TEST(arming_is_per_calling_thread)
 	EXPECT_STACK_SIZE(SZ_64K, &R->t[2]);
 }
 
+/*
+ * Kernel-made user workers: io_uring's SQPOLL thread is created with
+ * CLONE_VM in the calling thread's context (PF_USER_WORKER) and never runs
+ * user code. It must take no arming, no token, and get no policy size.
+ */
+static int sqpoll_ring(void)
+{
+	struct io_uring_params p = { .flags = IORING_SETUP_SQPOLL, .sq_thread_idle = 1000 };
+	long fd = raw_syscall3(__NR_io_uring_setup, 4, (long)&p, 0);
+
+	return (int)fd;
+}
+
+/* The tid of this process's io_uring SQPOLL thread, or -ESRCH. */
+static pid_t sqpoll_tid(void)
+{
+	char path[300], comm[32];
+	struct dirent *d;
+	pid_t found = -ESRCH;
+	DIR *dir = opendir("/proc/self/task");
+
+	if (!dir)
+		return -errno;
+	while (found < 0 && (d = readdir(dir))) {
+		FILE *f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", d->d_name);
+		f = fopen(path, "r");
+		if (f && fgets(comm, sizeof(comm), f) && !strncmp(comm, "iou-sqp-", 8))
+			found = atoi(d->d_name);
+		if (f)
+			fclose(f);
+	}
+	closedir(dir);
+	return found;
+}
+
+static int worker_and_arming(void *arg)
+{
+	bool token = arg;
+	int fd, ring;
+
+	OPEN_DEV(fd);
+	if (token) {
+		CHECK(make_token_stack(fd));
+		CHECK(shstk_set_clone(fd, 0, 0, R->token));
+	} else {
+		CHECK(shstk_set_clone(fd, 0, SZ_64K, 0));
+	}
+	ring = sqpoll_ring();
+	CHECK(ring < 0 ? ring : 0);
+	R->t[1].tid = sqpoll_tid();
+	CHECK(R->t[1].tid < 0 ? R->t[1].tid : 0);
+	CHECK(shstk_get_clone(fd, &R->got[0]));
+	R->value = *(volatile uint64_t *)(uintptr_t)(token ? R->token : (uintptr_t)&R->value);
+	R->ret[1] = shstk_usage(fd, R->t[1].tid, &R->usage[1]);
+	/* The arming is still there for the next real thread. */
+	CHECK(run_pthread(probe_thread, &R->t[0], 8UL << 20));
+	CHECK(shstk_get_clone(fd, &R->got[1]));
+	close(ring);
+	return 0;
+}
+
+TEST(io_uring_worker_takes_no_size_arming)
+{
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	ASSERT_CHILD_OK(shstk_run(worker_and_arming, (void *)false));
+	EXPECT_ARMING(0, SZ_64K, 0, &R->got[0]);
+	EXPECT_STACK_SIZE(SZ_64K, &R->t[0]);
+	EXPECT_ARMING(0, 0, 0, &R->got[1]);
+	ASSERT_EQ(0, R->ret[1]) TH_LOG("USAGE of the worker: %s", strerror(-R->ret[1]));
+	EXPECT_EQ(SHSTK_ORIGIN_KERNEL, R->usage[1].origin);
+	EXPECT_NE(SZ_64K, R->usage[1].size);
+}
+
+TEST(io_uring_worker_takes_no_token)
+{
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	ASSERT_CHILD_OK(shstk_run(worker_and_arming, (void *)true));
+	EXPECT_ARMING(0, 0, R->token, &R->got[0]);
+	/* The token was still there after the worker was made. */
+	EXPECT_EQ(shstk_token_value(R->token), R->value);
+	EXPECT_EQ(SHSTK_ORIGIN_KERNEL, R->usage[1].origin);
+	/* The next pthread used it. */
+	ASSERT_TRUE(R->t[0].found);
+	EXPECT_EQ(R->addr, R->t[0].start);
+	EXPECT_ARMING(0, 0, 0, &R->got[1]);
+}
+
+static int worker_and_policy(void *arg)
+{
+	struct shstk_policy pol = {
+		.argsz = sizeof(pol), .mode = SHSTK_POLICY_FIXED, .size = SZ_64K,
+	};
+	int fd, ring;
+
+	OPEN_DEV(fd);
+	CHECK(shstk_ioc(fd, SHSTK_IOC_SET_POLICY, &pol));
+	ring = sqpoll_ring();
+	CHECK(ring < 0 ? ring : 0);
+	R->t[1].tid = sqpoll_tid();
+	CHECK(R->t[1].tid < 0 ? R->t[1].tid : 0);
+	R->ret[1] = shstk_usage(fd, R->t[1].tid, &R->usage[1]);
+	CHECK(run_pthread(probe_thread, &R->t[0], 8UL << 20));
+	close(ring);
+	return 0;
+}
+
+TEST(io_uring_worker_is_not_sized_by_a_policy)
+{
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	ASSERT_CHILD_OK(shstk_run(worker_and_policy, NULL));
+	ASSERT_EQ(0, R->ret[1]) TH_LOG("USAGE of the worker: %s", strerror(-R->ret[1]));
+	EXPECT_EQ(SHSTK_ORIGIN_KERNEL, R->usage[1].origin);
+	EXPECT_NE(SZ_64K, R->usage[1].size) TH_LOG("worker sized by the policy");
+	/* The process's own threads still are. */
+	EXPECT_STACK_SIZE(SZ_64K, &R->t[0]);
+}
+
 static int fork_armed(void *arg)
 {
 	int fd, status;
@@ -1442,6 +1569,76 @@ TEST(exit_token_is_rewritten_when_the_thread_exits)
 	EXPECT_EQ(shstk_token_value(R->token), R->value)
 		TH_LOG("token slot holds %#llx", (unsigned long long)R->value);
 	EXPECT_ON_TOKEN_STACK(&R->t[1]);
+}
+
+/*
+ * A raw thread that parks, then exits without returning: after its
+ * shadow stack is replaced under it, a return would be checked against
+ * the new, empty mapping.
+ */
+static int park_then_exit(void *arg)
+{
+	struct park *p = arg;
+
+	p->parked = 1;
+	while (!p->go)
+		raw_syscall3(__NR_sched_yield, 0, 0, 0);
+	raw_syscall3(__NR_exit, 0, 0, 0);
+	__builtin_unreachable();
+}
+
+static int exit_token_replaced(void *arg)
+{
+	struct park p = { 0 };
+	struct raw_thread rt;
+	uint64_t low, top;
+	long tid, ss;
+	int fd;
+	void *v;
+
+	OPEN_DEV(fd);
+	/*
+	 * The thread's stack: [low + 64K, low + 128K), token at the top,
+	 * with a placeholder below it that keeps [low, low + 64K) ours.
+	 */
+	v = mmap(NULL, 2 * SZ_64K, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	CHECK(v == MAP_FAILED ? -errno : 0);
+	low = (uintptr_t)v;
+	top = low + 2 * SZ_64K;
+	CHECK(munmap((void *)(uintptr_t)(low + SZ_64K), SZ_64K) ? -errno : 0);
+	ss = raw_syscall3(__NR_map_shadow_stack, (long)(low + SZ_64K), SZ_64K,
+			  SHADOW_STACK_SET_TOKEN);
+	CHECK(ss < 0 ? ss : 0);
+	CHECK_TRUE((uint64_t)ss == low + SZ_64K);
+	R->addr = ss;
+	R->token = top - 8;
+	CHECK(shstk_set_clone(fd, SHSTK_CLONE_EXIT_TOKEN, 0, R->token));
+	tid = raw_thread_start(&rt, park_then_exit, &p, 0);
+	CHECK(tid < 0 ? tid : 0);
+	while (!p.parked)
+		sched_yield();
+	R->t[0].ssp = rt.first_ssp;
+	/* Its stack goes; another shadow stack (lower base) covers the token slot. */
+	CHECK(munmap((void *)(uintptr_t)low, 2 * SZ_64K) ? -errno : 0);
+	ss = raw_syscall3(__NR_map_shadow_stack, (long)low, 2 * SZ_64K, 0);
+	CHECK(ss < 0 ? ss : 0);
+	CHECK_TRUE((uint64_t)ss == low);
+	p.go = 1;
+	raw_thread_join(&rt);
+	/* EXIT_TOKEN had the thread's own stack in mind, which is gone. */
+	R->value = *(volatile uint64_t *)(uintptr_t)R->token;
+	return 0;
+}
+
+/* F5: the exit token is written only into the stack the thread started on. */
+TEST(exit_token_is_not_written_into_a_stack_that_replaced_it)
+{
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	ASSERT_CHILD_OK(shstk_run(exit_token_replaced, NULL));
+	EXPECT_EQ(R->token + 8, R->t[0].ssp);
+	EXPECT_EQ(0, R->value) TH_LOG("slot %#llx of the new mapping holds %#llx",
+				      (unsigned long long)R->token, (unsigned long long)R->value);
 }
 
 /* --- No transient default-size mapping: the armed size is the only one --- */

@@ -599,4 +599,96 @@ TEST_F_TIMEOUT(lifetime, hooks_go_live_on_first_use, 300)
 	EXPECT_EQ(0, shstk_param_write("default_size", "0"));
 }
 
+/* Write a small file with write(2): 0 or -errno (stdio would hide it). */
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+#define FTRACE_ENABLED "/proc/sys/kernel/ftrace_enabled"
+
+/*
+ * (6) Live hooks are permanent ftrace users: kernel.ftrace_enabled=0
+ * would stop them silently (free_task()'s too, so records would outlive
+ * their tasks), so the sysctl refuses with EBUSY while they are live.
+ */
+TEST_F_TIMEOUT(lifetime, live_hooks_keep_ftrace_enabled, 300)
+{
+	bool can = shstk_features() & SHSTK_FEAT_POLICY;
+	struct shstk_policy pol = { .argsz = sizeof(pol) };
+	int fd, ret;
+
+	ASSERT_EQ(0, reload());
+	fd = shstk_dev_open();
+	ASSERT_LE(0, fd);
+	/* A policy (the kernel's rule, for this process) makes the hooks live. */
+	EXPECT_EQ(can ? 0 : -EOPNOTSUPP, shstk_ioc(fd, SHSTK_IOC_SET_POLICY, &pol));
+	close(fd);
+	ASSERT_EQ(can ? 'Y' : 'N', hooks_live());
+	ret = write_file(FTRACE_ENABLED, "0");
+	if (!ret)
+		EXPECT_EQ(0, write_file(FTRACE_ENABLED, "1"));
+	/* Without live hooks (no CET) nothing holds ftrace. */
+	EXPECT_EQ(can ? -EBUSY : 0, ret);
+}
+
+/*
+ * (7) A module parameter written while the module unloads (its sysfs
+ * files go only after exit) must not make hooks or tracepoint probes
+ * live behind the teardown: they would run freed code at the next fork.
+ * A writer waits for initstate "going" and then asks for a system default
+ * that sizes threads, again and again; the unload runs; then processes
+ * are forked and exit. A probe left behind oopses the guest.
+ */
+TEST_F_TIMEOUT(lifetime, parameter_write_during_unload_registers_nothing, 300)
+{
+	atomic_int *stop = shstk_shared(sizeof(*stop));
+	int status, i, writes = 0;
+	pid_t writer, pid;
+
+	ASSERT_NE(NULL, stop);
+	ASSERT_EQ(0, reload());
+	ASSERT_EQ('N', hooks_live());
+	writer = fork();
+	ASSERT_LE(0, writer);
+	if (!writer) {
+		char state[16] = "";
+
+		while (!atomic_load(stop)) {
+			int fd = open("/sys/module/shstk/initstate", O_RDONLY);
+			ssize_t n = fd < 0 ? -1 : read(fd, state, sizeof(state) - 1);
+
+			if (fd >= 0)
+				close(fd);
+			if (n > 0 && !strncmp(state, "going", 5) &&
+			    !shstk_param_write("default_size", "65536"))
+				writes++;
+		}
+		_exit(writes > 255 ? 255 : writes);
+	}
+	usleep(10000);
+	ASSERT_EQ(0, module_unload_retry(NULL));
+	atomic_store(stop, 1);
+	ASSERT_EQ(writer, waitpid(writer, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	TH_LOG("parameter writes accepted during the unload: %d", WEXITSTATUS(status));
+	/* Forks and exits pass any tracepoint probe left behind. */
+	for (i = 0; i < 20; i++) {
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (!pid)
+			_exit(0);
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	}
+	ASSERT_EQ(0, module_load());
+	EXPECT_EQ('N', hooks_live());
+}
+
 TEST_HARNESS_MAIN

@@ -6,8 +6,11 @@
  * kernel's rule.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
+#include <grp.h>
 #include <pthread.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "kselftest_harness.h"
 #include "lib/cet.h"
@@ -586,6 +589,131 @@ TEST_F(policy, unprivileged_user_gets_eperm_on_other_processes)
 	EXPECT_EQ(0, WEXITSTATUS(status));
 }
 
+/*
+ * policy_test --report-policy: what a program an execve started finds.
+ * Exit status: its policy's mode, plus 10 when it runs with euid 0.
+ */
+static int report_policy(void)
+{
+	struct shstk_policy p;
+
+	if (get_policy(0, &p))
+		return 99;
+	return (geteuid() == 0 ? 10 : 0) + (int)p.mode;
+}
+
+/* A copy of this program in /tmp with this mode (04755: set-user-ID root). */
+static int copy_self(const char *path, mode_t mode)
+{
+	char buf[65536];
+	int in = open("/proc/self/exe", O_RDONLY), out;
+	ssize_t n;
+
+	unlink(path);
+	out = open(path, O_WRONLY | O_CREAT | O_EXCL, 0700);
+	if (in < 0 || out < 0)
+		return -errno;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, n) != n)
+			return -EIO;
+	close(in);
+	/* chmod after writing: a write by root would not clear S_ISUID, but be plain. */
+	if (fchmod(out, mode) || close(out))
+		return -errno;
+	return 0;
+}
+
+/*
+ * As user 65534: a FIXED 4 KiB policy (INHERIT), then exec path. Returns
+ * the exec'd program's exit status (report_policy()), or 100 + a step.
+ */
+static int unprivileged_policy_then_exec(const char *path)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0)
+		return 100;
+	if (!pid) {
+		char *argv[] = { "policy_test", "--report-policy", NULL };
+
+		if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534))
+			_exit(101);
+		if (set_policy(0, SHSTK_POLICY_FIXED, SHSTK_POLICY_INHERIT, KIB(4), 0, 0, 0))
+			_exit(102);
+		execv(path, argv);
+		_exit(103);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return 104;
+	return WEXITSTATUS(status);
+}
+
+#define SUID_COPY "/tmp/policy_test_suid"
+
+/*
+ * A policy must not survive an execve that gains privilege (bprm->
+ * secureexec): a set-user-ID root program is not run with the 4 KiB
+ * shadow stacks its unprivileged caller asked for. A plain exec keeps it.
+ */
+TEST_F(policy, secure_exec_drops_the_policy)
+{
+	ASSERT_EQ(0, getuid()) TH_LOG("needs root to make a set-user-ID root program");
+	ASSERT_EQ(0, copy_self(SUID_COPY, 04755));
+	/* Runs as euid 0: a policy of the kernel's rule (mode 0). */
+	EXPECT_EQ(10 + SHSTK_POLICY_KERNEL, unprivileged_policy_then_exec(SUID_COPY));
+	/* The same program without the set-user-ID bit keeps the policy. */
+	ASSERT_EQ(0, chmod(SUID_COPY, 0755));
+	EXPECT_EQ(0 + SHSTK_POLICY_FIXED, unprivileged_policy_then_exec(SUID_COPY));
+	unlink(SUID_COPY);
+}
+
+/*
+ * A process whose leader called pthread_exit() (a zombie) while another
+ * thread lives is still a process with a policy: SET/GET_POLICY by its
+ * pid work.
+ */
+static void *wait_on_pipe(void *arg)
+{
+	char c;
+
+	read(*(int *)arg, &c, 1);
+	return NULL;
+}
+
+TEST_F(policy, process_with_a_zombie_leader_still_has_a_policy)
+{
+	struct shstk_policy p;
+	int pipefd[2], status, i;
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe(pipefd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		pthread_t t;
+
+		close(pipefd[1]);
+		if (pthread_create(&t, NULL, wait_on_pipe, &pipefd[0]))
+			_exit(1);
+		pthread_exit(NULL);
+	}
+	close(pipefd[0]);
+	for (i = 0; i < 1000 && proc_task_state(pid, pid) != 'Z'; i++)
+		usleep(10000);
+	ASSERT_EQ('Z', proc_task_state(pid, pid));
+	EXPECT_EQ(0, set_policy(pid, SHSTK_POLICY_FIXED, 0, KIB(64), 0, 0, 0));
+	EXPECT_EQ(0, get_policy(pid, &p));
+	EXPECT_EQ(SHSTK_POLICY_FIXED, p.mode);
+	EXPECT_EQ(KIB(64), p.size);
+	close(pipefd[1]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	/* Gone now: ESRCH. */
+	EXPECT_EQ(-ESRCH, get_policy(pid, &p));
+}
+
 #define SHORT_LIVED 10000
 
 /*
@@ -664,6 +792,8 @@ TEST(policy_ioctls_are_eopnotsupp_without_hw)
 
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "--report-policy"))
+		return report_policy();
 	if (argc > 1 && (!strcmp(argv[1], "--exec-child") ||
 			 !strcmp(argv[1], "--exec-child-kernel")))
 		return exec_child(argv[1]);

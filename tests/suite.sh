@@ -5,7 +5,8 @@
 # to them. lifetime_test stays last: it reloads the module without
 # parameters.
 SHSTK_SUITE=(info_test cet_smoke_test alloc_test clone_test usage_test policy_test install_test
-	lib_test badinput_test race_test fault_test cli-test launcher-test measure-test fuzz-run lifetime_test)
+	lib_test clone3_upstream_test badinput_test race_test fault_test cli-test launcher-test
+	measure-test fuzz-run lifetime_test)
 # What cli-test, launcher-test, measure-test and fuzz-run run next to them in the guest.
 SHSTK_SUITE_FILES=(shstkctl threads json_check run_as many_threads man_example depths shstk_fuzz)
 # The race tests, run again in a two-CPU CET guest (tests/check's

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <time.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include "kselftest_harness.h"
 #include "lib/cet.h"
@@ -603,6 +604,214 @@ TEST(origin_is_token_for_a_token_thread)
 	EXPECT_EQ(R->p[1].start, R->p[0].u.base);
 	EXPECT_EQ(SZ_64K, R->p[0].u.size);
 	EXPECT_EQ(SHSTK_ORIGIN_TOKEN, R->p[0].u.origin);
+}
+
+/* struct clone_args, version 0 (CLONE_ARGS_SIZE_VER0 = 64 bytes). */
+struct idle_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
+
+/*
+ * A thread that never touches a stack: it yields until *go, then exits.
+ * Not one push on its shadow stack, as a new thread stopped before its
+ * first instruction. Returns the tid or -errno; *tid is cleared at exit.
+ */
+static long idle_thread(volatile int *go, volatile int *tid)
+{
+	struct idle_clone_args args = {
+		.flags = CLONE_VM | CLONE_THREAD | CLONE_SIGHAND | CLONE_FILES | CLONE_FS |
+			 CLONE_SYSVSEM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID,
+		.child_tid = (uintptr_t)tid, .parent_tid = (uintptr_t)tid,
+	};
+	register long rax __asm__("rax") = __NR_clone3;
+	register long rdi __asm__("rdi") = (long)&args;
+	register long rsi __asm__("rsi") = sizeof(args);
+	register long r12 __asm__("r12") = (long)go;
+
+	__asm__ volatile("syscall\n\t"
+			 "testq %%rax, %%rax\n\t"
+			 "jnz 2f\n"
+			 "1:\n\t"
+			 "movl %[nr_yield], %%eax\n\t"
+			 "syscall\n\t"
+			 "cmpl $0, (%%r12)\n\t"
+			 "je 1b\n\t"
+			 "xorl %%edi, %%edi\n\t"
+			 "movl %[nr_exit], %%eax\n\t"
+			 "syscall\n\t"
+			 "ud2\n"
+			 "2:"
+			 : "+r"(rax)
+			 : "r"(rdi), "r"(rsi), "r"(r12), [nr_yield] "i"(__NR_sched_yield),
+			   [nr_exit] "i"(__NR_exit)
+			 : "rcx", "r11", "memory", "cc");
+	return rax;
+}
+
+/* WRSS: one 8-byte store into shadow-stack memory (ARCH_SHSTK_WRSS on). */
+static void wrss(uint64_t addr, uint64_t value)
+{
+	__asm__ volatile("wrssq %[v], (%[a])" : : [v] "r"(value), [a] "r"(addr) : "memory");
+}
+
+/*
+ * A token in the middle of a page, as SAVEPREVSSP leaves one, with older
+ * entries above it: a thread started on it has its top mid-page, and the
+ * slots above the top are not its.
+ */
+static int mid_page_token(void *arg)
+{
+	volatile int go = 0, tid = 0;
+	struct shstk_alloc a;
+	uint64_t token;
+	long ret;
+	int fd;
+
+	CHECK((fd = open_dev()) < 0 ? fd : 0);
+	CHECK(SHSTK_ARCH_PRCTL(ARCH_SHSTK_ENABLE, ARCH_SHSTK_WRSS));
+	CHECK(shstk_alloc(fd, SZ_64K, 0, &a));
+	token = a.addr + SZ_64K - 2048;
+	wrss(token + 16, 0x1234);		/* an older stack's entry */
+	wrss(token, (token + 8) | 1);		/* the restore token */
+	CHECK(shstk_set_clone(fd, 0, 0, token));
+	ret = idle_thread(&go, &tid);
+	CHECK(ret < 0 ? ret : 0);
+	R->p[0].tid = ret;
+	R->p[0].ret = shstk_usage(fd, ret, &R->p[0].u);
+	R->p[1].start = a.addr;
+	R->p[1].ssp = token + 8;
+	go = 1;
+	while (tid)
+		raw_syscall3(__NR_sched_yield, 0, 0, 0);
+	return 0;
+}
+
+TEST(peak_ignores_slots_above_a_mid_page_top)
+{
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	ASSERT_CHILD_OK(shstk_run(mid_page_token, NULL));
+	ASSERT_EQ(0, R->p[0].ret);
+	EXPECT_EQ(SHSTK_ORIGIN_TOKEN, R->p[0].u.origin);
+	EXPECT_EQ(R->p[1].start, R->p[0].u.base);
+	EXPECT_EQ(R->p[1].ssp, R->p[0].u.base + R->p[0].u.size);
+	EXPECT_EQ(R->p[1].ssp, R->p[0].u.ssp);
+	EXPECT_EQ(0, R->p[0].u.used);
+	/* Nothing below the top was ever written: no wrap-around to 2^64 - 8. */
+	EXPECT_EQ(0, R->p[0].u.peak) TH_LOG("peak %#llx", (unsigned long long)R->p[0].u.peak);
+}
+
+/*
+ * Reading a shadow stack that was never written maps zero pages, in a
+ * 2 MiB-aligned block the huge zero page (THP "always", Debian's
+ * default): none of that is resident use. A 4 MiB token stack at a
+ * 2 MiB-aligned address whose upper block is all in use (written page by
+ * page with WRSS), a thread on it, and the lower block read end to end:
+ * the scan walks the upper block and must stop at the lower one.
+ */
+#define SZ_2M	(2ULL << 20)
+
+static int read_but_never_written(void *arg)
+{
+	volatile int go = 0, tid = 0;
+	uint64_t addr, base, sum = 0;
+	long ret;
+	void *v;
+	int fd;
+
+	CHECK((fd = open_dev()) < 0 ? fd : 0);
+	v = mmap(NULL, 3 * SZ_2M, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	CHECK(v == MAP_FAILED ? -errno : 0);
+	base = ((uintptr_t)v + SZ_2M - 1) & ~(SZ_2M - 1);
+	CHECK(munmap(v, 3 * SZ_2M) ? -errno : 0);
+	ret = raw_syscall3(__NR_map_shadow_stack, (long)base, 2 * SZ_2M, SHADOW_STACK_SET_TOKEN);
+	CHECK(ret < 0 ? ret : 0);
+	CHECK_TRUE((uint64_t)ret == base);
+	/* The upper block in use, page by page: the scan walks all of it. */
+	CHECK(SHSTK_ARCH_PRCTL(ARCH_SHSTK_ENABLE, ARCH_SHSTK_WRSS));
+	for (addr = base + SZ_2M; addr < base + 2 * SZ_2M; addr += PAGE_SZ)
+		wrss(addr, 1);
+	CHECK(shstk_set_clone(fd, 0, 0, base + 2 * SZ_2M - 8));
+	ret = idle_thread(&go, &tid);
+	CHECK(ret < 0 ? ret : 0);
+	R->p[0].ret = shstk_usage(fd, ret, &R->p[0].u);
+	for (addr = base; addr < base + SZ_2M; addr += PAGE_SZ)
+		sum += *(volatile uint64_t *)(uintptr_t)addr;
+	R->p[1].ret = shstk_usage(fd, ret, &R->p[1].u);
+	R->p[1].rss = proc_vma_rss(base);
+	R->p[1].deepest = sum;
+	go = 1;
+	while (tid)
+		raw_syscall3(__NR_sched_yield, 0, 0, 0);
+	return 0;
+}
+
+#define THP_ENABLED "/sys/kernel/mm/transparent_hugepage/enabled"
+#define THP_ZERO_PAGE "/sys/kernel/mm/transparent_hugepage/use_zero_page"
+
+/* "[always] madvise never" -> "always"; empty if unreadable. */
+static void thp_mode(char *mode, size_t size)
+{
+	char line[128] = "", *l, *r;
+	FILE *f = fopen(THP_ENABLED, "r");
+
+	mode[0] = '\0';
+	if (!f)
+		return;
+	if (fgets(line, sizeof(line), f) && (l = strchr(line, '[')) && (r = strchr(l, ']'))) {
+		*r = '\0';
+		snprintf(mode, size, "%s", l + 1);
+	}
+	fclose(f);
+}
+
+static int thp_set(const char *mode)
+{
+	FILE *f = fopen(THP_ENABLED, "w");
+	int ret;
+
+	if (!f)
+		return -errno;
+	ret = fputs(mode, f) < 0;
+	ret |= fclose(f) != 0;
+	return ret ? -EIO : 0;
+}
+
+TEST(zero_pages_a_read_mapped_are_not_resident)
+{
+	char mode[32];
+	long zero;
+	int st;
+
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	/*
+	 * The kernel turns THP off by default below 512 MiB of RAM (the
+	 * guest has 512 MiB, a little less usable); Debian's default,
+	 * always, is put back for this test.
+	 */
+	thp_mode(mode, sizeof(mode));
+	ASSERT_NE(0, mode[0]) TH_LOG("no %s", THP_ENABLED);
+	zero = proc_read_long(THP_ZERO_PAGE);
+	ASSERT_LE(0, zero);
+	ASSERT_EQ(0, thp_set("always"));
+	/* That turned the huge zero page off too: a read fault maps it again. */
+	ASSERT_EQ(0, proc_write_long(THP_ZERO_PAGE, 1));
+	st = shstk_run(read_but_never_written, NULL);
+	EXPECT_EQ(0, thp_set(mode));
+	EXPECT_EQ(0, proc_write_long(THP_ZERO_PAGE, zero));
+	ASSERT_CHILD_OK(st);
+	ASSERT_EQ(0, R->p[0].ret);
+	ASSERT_EQ(0, R->p[1].ret);
+	EXPECT_EQ(0, R->p[1].deepest);
+	TH_LOG("size %llu KiB; resident %llu KiB before the reads, %llu KiB after; smaps Rss %ld KiB",
+	       (unsigned long long)R->p[0].u.size >> 10,
+	       (unsigned long long)R->p[0].u.resident >> 10,
+	       (unsigned long long)R->p[1].u.resident >> 10, R->p[1].rss >> 10);
+	EXPECT_EQ(2 * SZ_1M, R->p[0].u.resident);
+	/* The huge zero page is no memory of the thread's: smaps agrees. */
+	EXPECT_EQ(R->p[0].u.resident, R->p[1].u.resident);
+	EXPECT_EQ((long)R->p[1].u.resident, R->p[1].rss);
 }
 
 static int locked(void *arg)

@@ -75,7 +75,9 @@ int shstk_usage(pid_t tid, struct shstk_usage *usage);
 /*
  * Arm the calling thread's next thread-creating clone (SHSTK_IOC_SET_CLONE):
  * a kernel-made shadow stack of size bytes, or the caller-made one whose
- * restore token is at token. flags: SHSTK_CLONE_PERSIST,
+ * restore token is at token (a token arming: its next clone of any kind,
+ * as upstream's shadow_stack_token; a fork-like child takes the token in
+ * its own copy of the address space). flags: SHSTK_CLONE_PERSIST,
  * SHSTK_CLONE_EXIT_TOKEN. All zero disarms.
  */
 int shstk_set_clone(uint32_t flags, uint64_t size, uint64_t token);
@@ -112,11 +114,22 @@ int shstk_get_policy(pid_t pid, struct shstk_policy *policy);
  * the caller's TLS: fn must not touch errno or call into libc; use
  * shstk_pthread_create() for threads that do.
  *
- * Returns the child's tid to the caller. Errors: EINVAL (no fn, a shadow
- * stack without CLONE_VM or with CLONE_VFORK, CLONE_VM without a stack,
- * size too small),
- * EBUSY (the calling thread is already armed, see shstk_set_clone()),
- * those of SET_CLONE and of clone3. A failed call leaves nothing armed.
+ * As upstream's shadow_stack_token, a token is used by a clone of any
+ * kind: a fork-like child (no CLONE_VM) starts on the shadow stack whose
+ * token is at that address in its own copy of the address space (the
+ * caller's token stays), a vfork child on the one in the shared address
+ * space. A shadow_stack_size applies only to a thread-creating clone
+ * (CLONE_VM without CLONE_VFORK).
+ *
+ * Returns the child's tid to the caller. Errors, in upstream clone3's
+ * order: E2BIG (size above a page, or unknown bytes not zero), EINVAL (no
+ * fn, size too small, a shadow_stack_size without CLONE_VM or with
+ * CLONE_VFORK), then those of SET_CLONE for the shadow stack (EINVAL for
+ * a misaligned token or one that is not there, EFAULT for a token outside
+ * a shadow stack), EBUSY (the calling thread is already armed, see
+ * shstk_set_clone()), EINVAL for CLONE_VM without a stack (checked after
+ * the shadow stack, so that a bad token is reported as upstream reports
+ * it), then those of clone3. A failed call leaves nothing armed.
  */
 pid_t shstk_clone3(const struct shstk_clone_args *args, size_t size, int (*fn)(void *),
 		   void *arg);

@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include "shstk.h"
 #include "internal.h"
@@ -109,7 +110,16 @@ pid_t shstk_clone3(const struct shstk_clone_args *args, size_t size, int (*fn)(v
 	int armed;
 	long ret;
 
-	if (!args || !fn || size < SHSTK_CLONE_ARGS_SIZE_VER0) {
+	if (!args || !fn) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* clone3's own order: too big for a page, then too small. */
+	if (size > (size_t)sysconf(_SC_PAGESIZE)) {
+		errno = E2BIG;
+		return -1;
+	}
+	if (size < SHSTK_CLONE_ARGS_SIZE_VER0) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -117,14 +127,27 @@ pid_t shstk_clone3(const struct shstk_clone_args *args, size_t size, int (*fn)(v
 		errno = E2BIG;
 		return -1;
 	}
+	/*
+	 * A token is used by a clone of any kind, as upstream's
+	 * shadow_stack_token (a fork-like child takes it in its own copy of
+	 * the address space); a size only by a thread-creating clone
+	 * (CLONE_VM, not CLONE_VFORK).
+	 */
+	if (args->shadow_stack_size && (args->flags & (CLONE_VM | CLONE_VFORK)) != CLONE_VM) {
+		errno = EINVAL;
+		return -1;
+	}
 	armed = args->shadow_stack_size || args->shadow_stack_token;
+	if (armed && shstk_lib_arm_once(args->shadow_stack_size, args->shadow_stack_token))
+		return -1;
 	/*
 	 * A CLONE_VM child on the caller's stack would overwrite the caller's
-	 * frames. Only a thread-creating clone (CLONE_VM, not CLONE_VFORK) gets
-	 * a new shadow stack; any other keeps the arming for a later one.
+	 * frames. Checked after the shadow stack, as upstream checks the token
+	 * before anything about the stack (its EFAULT comes first).
 	 */
-	if (((args->flags & CLONE_VM) && !args->stack) ||
-	    (armed && (args->flags & (CLONE_VM | CLONE_VFORK)) != CLONE_VM)) {
+	if ((args->flags & CLONE_VM) && !args->stack) {
+		if (armed)
+			shstk_lib_disarm();
 		errno = EINVAL;
 		return -1;
 	}
@@ -136,8 +159,6 @@ pid_t shstk_clone3(const struct shstk_clone_args *args, size_t size, int (*fn)(v
 		.set_tid = args->set_tid, .set_tid_size = args->set_tid_size,
 		.cgroup = args->cgroup,
 	};
-	if (armed && shstk_lib_arm_once(args->shadow_stack_size, args->shadow_stack_token))
-		return -1;
 	ret = raw_clone3(&kargs, fn, arg);
 	if (ret < 0) {
 		errno = (int)-ret;
