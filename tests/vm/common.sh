@@ -38,17 +38,19 @@ need_pkgs() {
 #   7.2   7.2.13+deb14-amd64    unstable, in the sid root, gcc 16
 #   7.2-arm64  7.2.13+deb14-arm64  the same for arm64 (GCS guest), cross-built
 #                               with aarch64-linux-gnu-gcc 16 in the sid root
+#   7.3-arm64  7.3.4+deb13-arm64   trixie-backports for arm64, gcc 14 (cross)
 # SHSTK_KVER picks one, by series or by exact release (default 6.12).
 # Releases vanish from the archive as it moves on: where the pinned one is
 # gone, the newest of its series is used, and said. The release's last
 # part is Debian's architecture (kernel_arch).
-SHSTK_KERNEL_SERIES="6.12 7.3 7.2 7.2-arm64"
+SHSTK_KERNEL_SERIES="6.12 7.3 7.2 7.2-arm64 7.3-arm64"
 kernel_pinned() {
 	case "$1" in
 	6.12) echo 6.12.117+deb12-amd64 ;;
 	7.3) echo 7.3.4+deb13-amd64 ;;
 	7.2) echo 7.2.13+deb14-amd64 ;;
 	7.2-arm64) echo 7.2.13+deb14-arm64 ;;
+	7.3-arm64) echo 7.3.4+deb13-arm64 ;;
 	*) return 1 ;;
 	esac
 }
