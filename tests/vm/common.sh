@@ -175,6 +175,35 @@ guest_kernel() {
 	echo "$dir/vmlinuz"
 }
 
+# Path of a static busybox for the guest kernel's architecture: the
+# host's for amd64; for another, Debian sid's busybox-static of that
+# architecture, unpacked in the cache (not installed in the sid root, where
+# one architecture's would replace another's /bin/busybox).
+guest_busybox() {
+	local arch dir tmp pkg
+	arch=$(kernel_arch)
+	if [ "$arch" = amd64 ]; then
+		need_pkgs busybox-static
+		echo /bin/busybox
+		return
+	fi
+	dir=$SHSTK_CACHE/busybox-$arch
+	if [ ! -x "$dir/busybox" ]; then
+		need_pkgs dpkg-dev
+		pkg=busybox-static:$arch
+		msg "downloading $pkg (sid root)"
+		sid_apt_lists
+		tmp=$(mktemp -d "$SHSTK_CACHE/.busybox.XXXXXX")
+		(cd "$tmp" && sid_run apt-get download "$pkg" >/dev/null 2>&1) ||
+			die "cannot download $pkg"
+		dpkg-deb -x "$tmp"/*.deb "$tmp/x"
+		mkdir -p "$dir"
+		mv "$tmp/x/usr/bin/busybox" "$dir/busybox" || die "$pkg has no usr/bin/busybox"
+		rm -rf "$tmp"
+	fi
+	echo "$dir/busybox"
+}
+
 # Debian's linux-source-6.12, unpacked once: kselftest_harness.h,
 # checkpatch.pl, and the tree for debug kernels.
 kernel_source() {
