@@ -3,14 +3,15 @@
  * The arch backend interface. The core (device, ioctl rules, arming,
  * tokens, usage) never touches CPU registers, xstate, token formats or the
  * kernel's shadow-stack internals: it asks the backend through these
- * functions. x86 CET implements them in arch_x86.c; an arm64 GCS backend
- * would implement the same set in arch_arm64.c.
+ * functions. x86 CET implements them in arch_x86.c, arm64 GCS in
+ * arch_arm64.c.
  */
 #ifndef SHSTK_ARCH_H
 #define SHSTK_ARCH_H
 
 #include <linux/types.h>
 
+struct kernel_clone_args;
 struct task_struct;
 
 /* SHSTK_ARCH_* value reported by SHSTK_IOC_INFO. */
@@ -43,6 +44,9 @@ struct shstk_arch_thread {
 bool shstk_arch_enabled(struct task_struct *t);
 void shstk_arch_thread(struct task_struct *t, struct shstk_arch_thread *st);
 
+/* The SSP of a thread that has not used its new stack [base, base + size) yet. */
+unsigned long shstk_arch_empty_ssp(unsigned long base, unsigned long size);
+
 /* Restore tokens: the value at token_addr, and the SSP a thread starts with. */
 u64 shstk_arch_token_value(unsigned long token_addr);
 unsigned long shstk_arch_token_ssp(unsigned long token_addr);
@@ -52,11 +56,12 @@ long shstk_arch_map(unsigned long size, bool token);
 
 /*
  * For the clone path (shstk_clone_alloc()): the kernel's own allocation of
- * child's shadow stack with the given size (returns the SSP or -errno),
- * its undo, and telling the kernel the child's stack is not its to free.
+ * child's shadow stack for the clone args (size 0: by the kernel's rule,
+ * else of that size; returns the child's SSP or -errno), its undo, and
+ * telling the kernel the child's stack is not its to free.
  */
-unsigned long shstk_arch_kernel_alloc(struct task_struct *child, unsigned long clone_flags,
-				      unsigned long size);
+unsigned long shstk_arch_kernel_alloc(struct task_struct *child,
+				      const struct kernel_clone_args *args, unsigned long size);
 void shstk_arch_kernel_free(struct task_struct *child);
 void shstk_arch_forget_stack(struct task_struct *child);
 

@@ -148,6 +148,12 @@ int shstk_arch_switch_current(u64 ssp, u64 base, u64 size)
 	return 0;
 }
 
+/* An empty shadow stack has SSP at its very top. */
+unsigned long shstk_arch_empty_ssp(unsigned long base, unsigned long size)
+{
+	return base + size;
+}
+
 /* A 64-bit restore token holds the SSP above it, with bit 0 set. */
 u64 shstk_arch_token_value(unsigned long token_addr)
 {
@@ -184,10 +190,10 @@ long shstk_arch_map(unsigned long size, bool token)
 	return addr;
 }
 
-unsigned long shstk_arch_kernel_alloc(struct task_struct *child, unsigned long clone_flags,
-				      unsigned long size)
+unsigned long shstk_arch_kernel_alloc(struct task_struct *child,
+				      const struct kernel_clone_args *args, unsigned long size)
 {
-	return static_call(x86_alloc_thread_stack)(child, clone_flags, size);
+	return static_call(x86_alloc_thread_stack)(child, args->flags, size ?: args->stack_size);
 }
 
 void shstk_arch_kernel_free(struct task_struct *child)
@@ -207,7 +213,9 @@ static unsigned long x86_alloc_thread_stack_hooked(struct task_struct *tsk,
 						   shstk_clone_flags_t clone_flags,
 						   unsigned long stack_size)
 {
-	unsigned long ssp = shstk_clone_alloc(tsk, clone_flags, stack_size);
+	/* All that x86's allocator is given of the clone args. */
+	struct kernel_clone_args args = { .flags = clone_flags, .stack_size = stack_size };
+	unsigned long ssp = shstk_clone_alloc(tsk, &args);
 
 	shstk_hook_done();
 	return ssp;

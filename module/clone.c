@@ -40,6 +40,7 @@
 #include <linux/mm.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/task.h>
 
 #include "arch.h"
 #include "shstk.h"
@@ -140,13 +141,13 @@ static unsigned long shstk_clone_token(struct task_struct *child, const struct s
 }
 
 /*
- * Instead of the kernel's allocation of child's shadow stack: returns the
- * child's SSP, or a negative errno that fails the clone.
+ * Instead of the kernel's allocation of child's shadow stack for the
+ * clone args: returns the child's SSP, or a negative errno that fails the
+ * clone.
  */
-unsigned long shstk_clone_alloc(struct task_struct *child, unsigned long clone_flags,
-				unsigned long stack_size)
+unsigned long shstk_clone_alloc(struct task_struct *child, const struct kernel_clone_args *args)
 {
-	bool thread = shstk_clone_is_thread(clone_flags);
+	bool thread = shstk_clone_is_thread(args->flags);
 	struct shstk_thread_info ti = {};
 	struct shstk_arming arm;
 	unsigned long ssp;
@@ -157,16 +158,16 @@ unsigned long shstk_clone_alloc(struct task_struct *child, unsigned long clone_f
 		/* Not armed: the process policy or the system default, if any. */
 		memset(&arm, 0, sizeof(arm));
 		if (thread)
-			arm.size = shstk_policy_size(current, stack_size);
+			arm.size = shstk_policy_size(current, args->stack_size);
 		if (!arm.size)
-			return shstk_arch_kernel_alloc(child, clone_flags, stack_size);
+			return shstk_arch_kernel_alloc(child, args, 0);
 		arm.flags = SHSTK_CLONE_PERSIST;	/* nothing to give back on failure */
 	}
 
 	if (arm.token) {
 		ssp = shstk_clone_token(child, &arm, &ti);
 	} else {
-		ssp = shstk_arch_kernel_alloc(child, clone_flags, arm.size);
+		ssp = shstk_arch_kernel_alloc(child, args, arm.size);
 		ti.origin = SHSTK_ORIGIN_SIZED;
 	}
 	if (IS_ERR_VALUE(ssp))

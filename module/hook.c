@@ -28,8 +28,17 @@ int shstk_hook_prepare(struct shstk_hook *hook)
 	 * with EBUSY while the hooks are live.
 	 */
 	hook->ops.flags = FTRACE_OPS_FL_PERMANENT;
+	/*
+	 * A redirect sets the instruction pointer in the ftrace_regs. x86
+	 * returns through it only from its full-regs trampoline (SAVE_REGS);
+	 * arm64 has no such trampoline (no DYNAMIC_FTRACE_WITH_REGS, and
+	 * ftrace refuses SAVE_REGS there), and its ftrace_caller returns
+	 * to the pc in the ftrace_regs anyway.
+	 */
 	if (hook->redirects)
-		hook->ops.flags |= FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY;
+		hook->ops.flags |= FTRACE_OPS_FL_IPMODIFY;
+	if (hook->redirects && IS_ENABLED(CONFIG_DYNAMIC_FTRACE_WITH_REGS))
+		hook->ops.flags |= FTRACE_OPS_FL_SAVE_REGS;
 
 	/* By name: the functions are not exported, but are ftrace-able. */
 	strscpy(name, hook->name, sizeof(name));

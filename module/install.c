@@ -44,7 +44,7 @@ static bool shstk_empty_kernel_stack(struct task_struct *t)
 	struct shstk_arch_thread st;
 
 	shstk_arch_thread(t, &st);
-	return st.enabled && st.base && st.ssp == st.base + st.size;
+	return st.enabled && st.base && st.ssp == shstk_arch_empty_ssp(st.base, st.size);
 }
 
 /* In the target's context: make the change. */
@@ -56,7 +56,7 @@ static int shstk_install_here(const struct shstk_install_req *req, struct shstk_
 	int err;
 
 	shstk_arch_thread(current, &old);
-	if (!old.enabled || !old.base || old.ssp != old.base + old.size)
+	if (!old.enabled || !old.base || old.ssp != shstk_arch_empty_ssp(old.base, old.size))
 		return -EBUSY;	/* it pushed frames since (e.g. a signal was injected) */
 
 	if (req->size) {
@@ -64,7 +64,7 @@ static int shstk_install_here(const struct shstk_install_req *req, struct shstk_
 		addr = shstk_arch_map(size, false);
 		if (IS_ERR_VALUE(addr))
 			return addr;
-		err = shstk_arch_switch_current(addr + size, addr, size);
+		err = shstk_arch_switch_current(shstk_arch_empty_ssp(addr, size), addr, size);
 		if (err) {
 			vm_munmap(addr, size);
 			return err;

@@ -12,6 +12,7 @@
 
 #include <linux/shstk.h>
 
+struct kernel_clone_args;
 struct task_struct;
 struct mm_struct;
 
@@ -56,8 +57,7 @@ void shstk_ioc_alloc_undo(union shstk_ioc_arg *arg);
 int shstk_ioc_set_clone(union shstk_ioc_arg *arg);
 int shstk_ioc_get_clone(union shstk_ioc_arg *arg);
 bool shstk_clone_wanted(struct task_struct *parent, struct task_struct *child, u64 clone_flags);
-unsigned long shstk_clone_alloc(struct task_struct *child, unsigned long clone_flags,
-				unsigned long stack_size);
+unsigned long shstk_clone_alloc(struct task_struct *child, const struct kernel_clone_args *args);
 void shstk_clone_failed(struct task_struct *child);
 void shstk_thread_release(struct task_struct *tsk);
 

@@ -50,7 +50,7 @@ TEST_F(dev, info_reports_version_arch_and_limits)
 	EXPECT_EQ(sizeof(info), info.argsz);
 	EXPECT_EQ(0, info.flags);
 	EXPECT_EQ(1, info.abi_version);
-	EXPECT_EQ(SHSTK_ARCH_X86_64, info.arch);
+	EXPECT_EQ(SHSTK_TEST_ARCH, info.arch);
 	EXPECT_EQ(0, info.features & ~KNOWN_FEATURES);
 	EXPECT_EQ(0, info.min_size % 8);
 	EXPECT_LE(8, info.min_size);
@@ -60,7 +60,7 @@ TEST_F(dev, info_reports_version_arch_and_limits)
 		    (info.default_size >= info.min_size && info.default_size <= info.max_size));
 }
 
-/* FEAT_HW must say exactly what the CPU and kernel give (user_shstk flag). */
+/* FEAT_HW must say exactly what the CPU and kernel give (user_shstk, HWCAP_GCS). */
 TEST_F(dev, info_hw_bit_matches_cpuinfo)
 {
 	struct shstk_info info = { .argsz = sizeof(info) };
@@ -71,7 +71,7 @@ TEST_F(dev, info_hw_bit_matches_cpuinfo)
 	/* Without the hardware, nothing else can work. */
 	if (!hw)
 		EXPECT_EQ(0, info.features);
-	TH_LOG("user_shstk %s, features %#llx", hw ? "present" : "absent",
+	TH_LOG(SHSTK_HW_NAME " %s, features %#llx", hw ? "present" : "absent",
 	       (unsigned long long)info.features);
 }
 
@@ -188,7 +188,7 @@ TEST_F(dev, unadvertised_ioctls_never_succeed)
 		bool advertised = info.features & iocs[i].feat;
 
 		/* Without the hardware nothing but INFO may be advertised. */
-		EXPECT_TRUE(hw || !advertised) TH_LOG("%s advertised without user_shstk",
+		EXPECT_TRUE(hw || !advertised) TH_LOG("%s advertised without " SHSTK_HW_NAME,
 						      iocs[i].name);
 		if (advertised) {
 			/* Known, so argsz 0 is EINVAL (and does nothing), not ENOTTY. */
@@ -202,7 +202,7 @@ TEST_F(dev, unadvertised_ioctls_never_succeed)
 		EXPECT_EQ(-EOPNOTSUPP, ret) TH_LOG("%s: %d%s", iocs[i].name, ret,
 						   ret == -ENOTTY ? " (ENOTTY: unknown?)" : "");
 	}
-	TH_LOG("%s: %d of %d ioctls unadvertised", hw ? "user_shstk" : "no user_shstk",
+	TH_LOG("%s: %d of %d ioctls unadvertised", hw ? SHSTK_HW_NAME : "no " SHSTK_HW_NAME,
 	       unadvertised, i);
 	if (!hw)
 		EXPECT_EQ(i, unadvertised);

@@ -108,10 +108,10 @@ static int run_threads(void *arg)
 	return 0;
 }
 
-/* The kernel's rule for a pthread stack of that size (glibc adds a guard page). */
+/* The kernel's rule for a pthread stack of that size (lib/arch.h). */
 static uint64_t kernel_rule(size_t stack)
 {
-	return PAGE_ALIGN_UP(stack + PAGE_SZ);
+	return shstk_kernel_rule(stack);
 }
 
 FIXTURE(policy) {

@@ -819,7 +819,7 @@ static int locked(void *arg)
 	int fd;
 
 	CHECK((fd = open_dev()) < 0 ? fd : 0);
-	CHECK(SHSTK_ARCH_PRCTL(ARCH_SHSTK_LOCK, ARCH_SHSTK_SHSTK));
+	CHECK(SHSTK_LOCK_HERE());
 	probe_self(fd, &R->p[0]);
 	return 0;
 }

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Helpers for tests that run code on a user shadow stack.
+ * Helpers for tests that run code on a user shadow stack (the per-arch
+ * parts are in arch.h).
  *
  * Debian 12's glibc (2.36) does not enable shadow stacks itself, so the
- * tests do it with arch_prctl(). A function that enables the shadow stack
- * can never return: its return address was pushed before the shadow stack
- * existed. shstk_run() therefore forks, enables it in the child and leaves
+ * tests do it with arch_prctl() (on arm64 with prctl()). A function that
+ * enables the shadow stack can never return: its return address was pushed
+ * before the shadow stack existed. shstk_run() therefore forks, enables it in the child and leaves
  * with _exit(). The kselftest harness leaves a failed ASSERT with longjmp(),
  * which this glibc cannot do on a shadow stack: code that runs on one
  * reports through its exit code or shared memory, and the test body (not on
@@ -26,40 +27,10 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#include "shstk_cet.h"
+#include "arch.h"
 
 /* Exit codes of shstk_run() children that are not the function's own. */
 #define SHSTK_RUN_NO_ENABLE	99
-
-/* Whether /proc/cpuinfo lists the CPU flag (e.g. "user_shstk"). */
-static inline bool cpuinfo_has_flag(const char *flag)
-{
-	char line[4096], *p;
-	size_t len = strlen(flag);
-	bool found = false;
-	FILE *f = fopen("/proc/cpuinfo", "r");
-
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "flags", 5))
-			continue;
-		for (p = strstr(line, flag); p && !found; p = strstr(p + 1, flag))
-			found = p[-1] == ' ' && (p[len] == ' ' || p[len] == '\n');
-	}
-	fclose(f);
-	return found;
-}
-
-/*
- * True when the CPU and the kernel give this process shadow stacks: the
- * kernel lists user_shstk only when X86_FEATURE_USER_SHSTK is on.
- * (ARCH_SHSTK_STATUS cannot tell: it answers even without the feature.)
- */
-static inline bool shstk_hw_available(void)
-{
-	return cpuinfo_has_flag("user_shstk");
-}
 
 /*
  * Run fn(arg) in a child process with the shadow stack enabled. Returns the

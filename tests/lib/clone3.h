@@ -47,6 +47,191 @@ struct raw_thread {
 };
 
 /*
+ * clone3(args) whose new thread loads the stack top, stores the SSP it
+ * starts with in t->first_ssp, calls t->fn(t->arg) and exits. The
+ * parent gets the tid or -errno.
+ */
+#if defined(__x86_64__)
+static inline __attribute__((always_inline))
+long raw_clone3_thread(struct raw_clone_args *a, struct raw_thread *t, char *top)
+{
+	register long rax __asm__("rax") = __NR_clone3;
+	register long rdi __asm__("rdi") = (long)a;
+	register long rsi __asm__("rsi") = sizeof(*a);
+	register long r12 __asm__("r12") = (long)t;
+	register long r13 __asm__("r13") = (long)top;
+
+	__asm__ volatile("syscall\n\t"
+			 "testq %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 /* The new thread: own stack, then SSP as the kernel set it. */
+			 "movq %%r13, %%rsp\n\t"
+			 "xorl %%eax, %%eax\n\t"
+			 "rdsspq %%rax\n\t"
+			 "movq %%rax, %c[ssp](%%r12)\n\t"
+			 "movq %c[arg](%%r12), %%rdi\n\t"
+			 "call *%c[fn](%%r12)\n\t"
+			 "xorl %%edi, %%edi\n\t"
+			 "movl %[nr_exit], %%eax\n\t"
+			 "syscall\n\t"
+			 "ud2\n"
+			 "1:"
+			 : "+r"(rax)
+			 : "r"(rdi), "r"(rsi), "r"(r12), "r"(r13),
+			   [ssp] "i"(offsetof(struct raw_thread, first_ssp)),
+			   [arg] "i"(offsetof(struct raw_thread, arg)),
+			   [fn] "i"(offsetof(struct raw_thread, fn)),
+			   [nr_exit] "i"(__NR_exit)
+			 : "rcx", "r11", "memory");
+	return rax;
+}
+#elif defined(__aarch64__)
+static inline __attribute__((always_inline))
+long raw_clone3_thread(struct raw_clone_args *a, struct raw_thread *t, char *top)
+{
+	register long x8 __asm__("x8") = __NR_clone3;
+	register long x0 __asm__("x0") = (long)a;
+	register long x1 __asm__("x1") = sizeof(*a);
+	register long x19 __asm__("x19") = (long)t;
+	register long x20 __asm__("x20") = (long)top;
+
+	__asm__ volatile("svc #0\n\t"
+			 "cbnz x0, 1f\n\t"
+			 /* The new thread: own stack, then GCSPR_EL0 as the kernel set it. */
+			 "mov sp, x20\n\t"
+			 "mrs x0, S3_3_C2_C5_1\n\t"
+			 "str x0, [x19, %[ssp]]\n\t"
+			 "ldr x0, [x19, %[arg]]\n\t"
+			 "ldr x1, [x19, %[fn]]\n\t"
+			 "blr x1\n\t"
+			 "mov x0, #0\n\t"
+			 "mov x8, %[nr_exit]\n\t"
+			 "svc #0\n\t"
+			 "brk #0\n"
+			 "1:"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x19), "r"(x20),
+			   [ssp] "i"(offsetof(struct raw_thread, first_ssp)),
+			   [arg] "i"(offsetof(struct raw_thread, arg)),
+			   [fn] "i"(offsetof(struct raw_thread, fn)),
+			   [nr_exit] "i"(__NR_exit)
+			 : "memory", "cc");
+	return x0;
+}
+#else
+#error "no raw clone3() thread for this architecture"
+#endif
+
+/*
+ * clone3(args, size) for a clone meant to fail: the parent gets the tid or
+ * -errno; a child that appears after all exits at once (raw exit(0)).
+ */
+#if defined(__x86_64__)
+static inline __attribute__((always_inline))
+long raw_clone3_or_exit(void *args, unsigned long size)
+{
+	register long rax __asm__("rax") = __NR_clone3;
+	register long rdi __asm__("rdi") = (long)args;
+	register long rsi __asm__("rsi") = (long)size;
+
+	__asm__ volatile("syscall\n\t"
+			 "testq %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 "movl %[nr_exit], %%eax\n\t"
+			 "xorl %%edi, %%edi\n\t"
+			 "syscall\n\t"
+			 "ud2\n"
+			 "1:"
+			 : "+r"(rax)
+			 : "r"(rdi), "r"(rsi), [nr_exit] "i"(__NR_exit)
+			 : "rcx", "r11", "memory");
+	return rax;
+}
+#elif defined(__aarch64__)
+static inline __attribute__((always_inline))
+long raw_clone3_or_exit(void *args, unsigned long size)
+{
+	register long x8 __asm__("x8") = __NR_clone3;
+	register long x0 __asm__("x0") = (long)args;
+	register long x1 __asm__("x1") = (long)size;
+
+	__asm__ volatile("svc #0\n\t"
+			 "cbnz x0, 1f\n\t"
+			 "mov x8, %[nr_exit]\n\t"
+			 "svc #0\n\t"
+			 "brk #0\n"
+			 "1:"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), [nr_exit] "i"(__NR_exit)
+			 : "memory", "cc");
+	return x0;
+}
+#endif
+
+/*
+ * clone3(args) whose new thread, left on the caller's stack (which it must
+ * never touch), spins without a call or a push, storing its SSP in *ssp on
+ * every turn, until *go is set; then it exits. The parent gets the tid or
+ * -errno.
+ */
+#if defined(__x86_64__)
+static inline __attribute__((always_inline))
+long raw_clone3_spinner(struct raw_clone_args *a, volatile uint64_t *ssp, volatile int *go)
+{
+	register long rax __asm__("rax") = __NR_clone3;
+	register long rdi __asm__("rdi") = (long)a;
+	register long rsi __asm__("rsi") = sizeof(*a);
+	register long r12 __asm__("r12") = (long)ssp;
+	register long r13 __asm__("r13") = (long)go;
+
+	__asm__ volatile("syscall\n\t"
+			 "testq %%rax, %%rax\n\t"
+			 "jnz 2f\n"
+			 "1:\tpause\n\t"
+			 "rdsspq %%rax\n\t"
+			 "movq %%rax, (%%r12)\n\t"
+			 "cmpl $0, (%%r13)\n\t"
+			 "je 1b\n\t"
+			 "movl %[nr_exit], %%eax\n\t"
+			 "xorl %%edi, %%edi\n\t"
+			 "syscall\n\t"
+			 "ud2\n"
+			 "2:"
+			 : "+r"(rax)
+			 : "r"(rdi), "r"(rsi), "r"(r12), "r"(r13), [nr_exit] "i"(__NR_exit)
+			 : "rcx", "r11", "memory");
+	return rax;
+}
+#elif defined(__aarch64__)
+static inline __attribute__((always_inline))
+long raw_clone3_spinner(struct raw_clone_args *a, volatile uint64_t *ssp, volatile int *go)
+{
+	register long x8 __asm__("x8") = __NR_clone3;
+	register long x0 __asm__("x0") = (long)a;
+	register long x1 __asm__("x1") = sizeof(*a);
+	register long x19 __asm__("x19") = (long)ssp;
+	register long x20 __asm__("x20") = (long)go;
+
+	__asm__ volatile("svc #0\n\t"
+			 "cbnz x0, 2f\n"
+			 "1:\tyield\n\t"
+			 "mrs x0, S3_3_C2_C5_1\n\t"
+			 "str x0, [x19]\n\t"
+			 "ldr w0, [x20]\n\t"
+			 "cbz w0, 1b\n\t"
+			 "mov x0, #0\n\t"
+			 "mov x8, %[nr_exit]\n\t"
+			 "svc #0\n\t"
+			 "brk #0\n"
+			 "2:"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x19), "r"(x20), [nr_exit] "i"(__NR_exit)
+			 : "memory", "cc");
+	return x0;
+}
+#endif
+
+/*
  * Start fn(arg) in a new thread of this process (raw_thread_start(); with
  * raw_clone_start(), a clone with these flags and exit signal, which must
  * include CLONE_VM, CLONE_PARENT_SETTID and CLONE_CHILD_CLEARTID; with
@@ -93,37 +278,7 @@ static inline int raw_clone_start_tid(struct raw_thread *t, int (*fn)(void *), v
 		args.stack_size = stack_size;
 	}
 
-	{
-		register long rax __asm__("rax") = __NR_clone3;
-		register long rdi __asm__("rdi") = (long)&args;
-		register long rsi __asm__("rsi") = sizeof(args);
-		register long r12 __asm__("r12") = (long)t;
-		register long r13 __asm__("r13") = (long)top;
-
-		__asm__ volatile("syscall\n\t"
-				 "testq %%rax, %%rax\n\t"
-				 "jnz 1f\n\t"
-				 /* The new thread: own stack, then SSP as the kernel set it. */
-				 "movq %%r13, %%rsp\n\t"
-				 "xorl %%eax, %%eax\n\t"
-				 "rdsspq %%rax\n\t"
-				 "movq %%rax, %c[ssp](%%r12)\n\t"
-				 "movq %c[arg](%%r12), %%rdi\n\t"
-				 "call *%c[fn](%%r12)\n\t"
-				 "xorl %%edi, %%edi\n\t"
-				 "movl %[nr_exit], %%eax\n\t"
-				 "syscall\n\t"
-				 "ud2\n"
-				 "1:"
-				 : "+r"(rax)
-				 : "r"(rdi), "r"(rsi), "r"(r12), "r"(r13),
-				   [ssp] "i"(offsetof(struct raw_thread, first_ssp)),
-				   [arg] "i"(offsetof(struct raw_thread, arg)),
-				   [fn] "i"(offsetof(struct raw_thread, fn)),
-				   [nr_exit] "i"(__NR_exit)
-				 : "rcx", "r11", "memory");
-		ret = rax;
-	}
+	ret = raw_clone3_thread(&args, t, top);
 	if (ret < 0) {
 		munmap(t->stack, RAW_THREAD_STACK);
 		t->stack = NULL;

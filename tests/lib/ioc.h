@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "dev.h"
 
 #define PAGE_SZ		4096UL
@@ -70,12 +71,6 @@ static inline int shstk_usage(int fd, uint32_t tid, struct shstk_usage *u)
 	u->argsz = sizeof(*u);
 	u->tid = tid;
 	return shstk_ioc(fd, SHSTK_IOC_USAGE, u);
-}
-
-/* The value of a valid x86 64-bit restore token stored at addr. */
-static inline uint64_t shstk_token_value(uint64_t addr)
-{
-	return (addr + 8) | 1;
 }
 
 #endif /* SHSTK_TEST_IOC_H */

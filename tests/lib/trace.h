@@ -5,7 +5,7 @@
  * frame onto it, so no SIGSEGV handler ever runs (not even on a
  * sigaltstack: there is no alternate shadow stack); the process is killed.
  * A tracer still sees the original SIGSEGV at its signal-delivery stop,
- * with its siginfo, and the thread's SSP (regset NT_X86_SHSTK).
+ * with its siginfo, and the thread's SSP (regset NT_X86_SHSTK, NT_ARM_GCS).
  */
 #ifndef SHSTK_TEST_TRACE_H
 #define SHSTK_TEST_TRACE_H
@@ -17,10 +17,6 @@
 #include <sys/wait.h>
 
 #include "cet.h"
-
-#ifndef NT_X86_SHSTK
-#define NT_X86_SHSTK	0x204
-#endif
 
 struct traced_fault {
 	int count;		/* SIGSEGVs seen, all threads */
@@ -91,14 +87,16 @@ static inline int shstk_run_traced(int (*fn)(void *), void *arg, struct traced_f
 		}
 		if (sig == SIGSEGV && !f->count++) {
 			siginfo_t si;
-			struct iovec iov = { &f->ssp, sizeof(f->ssp) };
+			uint64_t regset[SHSTK_REGSET_SSP + 1] = { 0 };
+			struct iovec iov = { regset, sizeof(regset) };
 
 			f->tid = w;
 			if (!ptrace(PTRACE_GETSIGINFO, w, 0, &si)) {
 				f->code = si.si_code;
 				f->addr = (uintptr_t)si.si_addr;
 			}
-			f->ssp_err = ptrace(PTRACE_GETREGSET, w, NT_X86_SHSTK, &iov) ? errno : 0;
+			f->ssp_err = ptrace(PTRACE_GETREGSET, w, SHSTK_NT_REGSET, &iov) ? errno : 0;
+			f->ssp = regset[SHSTK_REGSET_SSP];
 		}
 		ptrace(PTRACE_CONT, w, 0, sig);
 	}

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "shstk_cet.h"
+#include "arch.h"
 
 /*
  * Recurse n levels and return the SSP at the deepest one. Each level pushes

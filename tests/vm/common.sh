@@ -36,16 +36,44 @@ need_pkgs() {
 #   7.3   7.3.4+deb13-amd64     trixie-backports (Debian 13's new-hardware
 #                               kernel), in the sid root, gcc 14
 #   7.2   7.2.13+deb14-amd64    unstable, in the sid root, gcc 16
+#   7.2-arm64  7.2.13+deb14-arm64  the same for arm64 (GCS guest), cross-built
+#                               with aarch64-linux-gnu-gcc 16 in the sid root
+#   7.3-arm64  7.3.4+deb13-arm64   trixie-backports for arm64, gcc 14 (cross)
 # SHSTK_KVER picks one, by series or by exact release (default 6.12).
 # Releases vanish from the archive as it moves on: where the pinned one is
-# gone, the newest of its series is used, and said.
-SHSTK_KERNEL_SERIES="6.12 7.3 7.2"
+# gone, the newest of its series is used, and said. The release's last
+# part is Debian's architecture (kernel_arch).
+SHSTK_KERNEL_SERIES="6.12 7.3 7.2 7.2-arm64 7.3-arm64"
 kernel_pinned() {
 	case "$1" in
 	6.12) echo 6.12.117+deb12-amd64 ;;
 	7.3) echo 7.3.4+deb13-amd64 ;;
 	7.2) echo 7.2.13+deb14-amd64 ;;
+	7.2-arm64) echo 7.2.13+deb14-arm64 ;;
+	7.3-arm64) echo 7.3.4+deb13-arm64 ;;
 	*) return 1 ;;
+	esac
+}
+
+# kernel_arch [RELEASE]: Debian's architecture of a kernel (amd64, arm64).
+kernel_arch() {
+	local r=${1:-$SHSTK_KVER}
+	echo "${r##*-}"
+}
+
+# kernel_pkg NAME: NAME as apt names it in the sid root (amd64) for the
+# guest kernel's architecture: arm64 packages are foreign there.
+kernel_pkg() {
+	local arch
+	arch=$(kernel_arch)
+	if [ "$arch" = amd64 ]; then echo "$1"; else echo "$1:$arch"; fi
+}
+
+# kernel_make_vars: make variables that build for the guest kernel's
+# architecture (cross-compiling from amd64).
+kernel_make_vars() {
+	case "$(kernel_arch)" in
+	arm64) echo ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- ;;
 	esac
 }
 
@@ -61,7 +89,8 @@ kernel_in_sid() {
 kernel_resolve() {
 	local want=$1 pinned series re found
 	pinned=$(kernel_pinned "$want") || { echo "$want"; return; }
-	series=${want//./\\.}
+	series=${want%-*}
+	series=${series//./\\.}
 	case "$pinned" in
 	*+deb12-*)
 		apt-cache show "linux-headers-$pinned" >/dev/null 2>&1 && { echo "$pinned"; return; }
@@ -103,11 +132,15 @@ guest_kdir() {
 		return
 	fi
 	if kernel_in_sid; then
-		sid_pkgs "linux-headers-$SHSTK_KVER" make
-		# The compiler that built the kernel: "x86_64-linux-gnu-gcc-16 (Debian ...".
-		cc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="[^ ]*-\(gcc-[0-9]*\) .*/\1/p' \
+		sid_pkgs "$(kernel_pkg "linux-headers-$SHSTK_KVER")" make
+		# The compiler that built the kernel: "x86_64-linux-gnu-gcc-16 (Debian ...",
+		# package gcc-16, or "aarch64-linux-gnu-gcc-16", gcc-16-aarch64-linux-gnu.
+		cc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\([^ ]*\) .*/\1/p' \
 			"$SHSTK_SID_ROOT/usr/src/linux-headers-$SHSTK_KVER/.config")
-		[ -z "$cc" ] || sid_pkgs "$cc"
+		case "$cc" in
+		x86_64-linux-gnu-gcc-*) sid_pkgs "gcc-${cc##*-gcc-}" ;;
+		*-gcc-*) sid_pkgs "gcc-${cc##*-gcc-}-${cc%-gcc-*}" ;;
+		esac
 	else
 		need_pkgs "linux-headers-$SHSTK_KVER"
 	fi
@@ -127,7 +160,7 @@ guest_kernel() {
 		need_pkgs dpkg-dev
 		tmp=$(mktemp -d "$SHSTK_CACHE/.kernel.XXXXXX")
 		if kernel_in_sid; then
-			pkg=linux-binary-$SHSTK_KVER
+			pkg=$(kernel_pkg "linux-binary-$SHSTK_KVER")
 			msg "downloading $pkg (sid root)"
 			sid_apt_lists
 			(cd "$tmp" && sid_run apt-get download "$pkg" \
@@ -148,6 +181,35 @@ guest_kernel() {
 		rm -rf "$tmp"
 	fi
 	echo "$dir/vmlinuz"
+}
+
+# Path of a static busybox for the guest kernel's architecture: the
+# host's for amd64; for another, Debian sid's busybox-static of that
+# architecture, unpacked in the cache (not installed in the sid root, where
+# one architecture's would replace another's /bin/busybox).
+guest_busybox() {
+	local arch dir tmp pkg
+	arch=$(kernel_arch)
+	if [ "$arch" = amd64 ]; then
+		need_pkgs busybox-static
+		echo /bin/busybox
+		return
+	fi
+	dir=$SHSTK_CACHE/busybox-$arch
+	if [ ! -x "$dir/busybox" ]; then
+		need_pkgs dpkg-dev
+		pkg=busybox-static:$arch
+		msg "downloading $pkg (sid root)"
+		sid_apt_lists
+		tmp=$(mktemp -d "$SHSTK_CACHE/.busybox.XXXXXX")
+		(cd "$tmp" && sid_run apt-get download "$pkg" >/dev/null 2>&1) ||
+			die "cannot download $pkg"
+		dpkg-deb -x "$tmp"/*.deb "$tmp/x"
+		mkdir -p "$dir"
+		mv "$tmp/x/usr/bin/busybox" "$dir/busybox" || die "$pkg has no usr/bin/busybox"
+		rm -rf "$tmp"
+	fi
+	echo "$dir/busybox"
 }
 
 # Debian's linux-source-6.12, unpacked once: kselftest_harness.h,
@@ -208,10 +270,12 @@ sid_root() {
 # sid_run CMD...: CMD inside the sid root, in a private mount namespace
 # with /proc, /sys, /dev, the work tree, the cache and TMPDIR bound at the
 # same paths (so paths mean the same inside and out; nothing outlives CMD).
+# SHSTK_SID_EXEC=1 replaces the calling (sub)shell with CMD (every step
+# execs), so its pid is CMD's: a background guest can be killed by pid.
 sid_run() {
 	local root
 	root=$(sid_root)
-	unshare --mount --propagation private -- /bin/bash -c '
+	${SHSTK_SID_EXEC:+exec} unshare --mount --propagation private -- /bin/bash -c '
 		set -e
 		root=$1 binds=$2; shift 2
 		mount -t proc proc "$root/proc"
