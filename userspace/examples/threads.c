@@ -39,6 +39,8 @@ struct worker {
 
 /* Read end: the workers block on it while held; main closes the write end. */
 static int hold_pipe[2] = { -1, -1 };
+/* Held: "ready" only once every worker has run and is about to block. */
+static pthread_barrier_t hold_barrier;
 
 static int __attribute__((noinline)) recurse(int depth)
 {
@@ -60,9 +62,11 @@ static void *work(void *arg)
 	recurse(200);	/* 200 return addresses deep, then back */
 	if (shstk_usage(0, &w->usage))
 		w->usage_errno = errno;
-	if (hold_pipe[0] >= 0)
+	if (hold_pipe[0] >= 0) {
+		pthread_barrier_wait(&hold_barrier);
 		while (read(hold_pipe[0], &byte, 1) < 0 && errno == EINTR)
 			;
+	}
 	return NULL;
 }
 
@@ -112,6 +116,7 @@ static int run(bool hold)
 			perror("pipe");
 			return 1;
 		}
+		pthread_barrier_init(&hold_barrier, NULL, n + 1);
 	}
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, STACK_SIZE);
@@ -125,6 +130,7 @@ static int run(bool hold)
 		}
 	}
 	if (hold) {
+		pthread_barrier_wait(&hold_barrier);
 		printf("ready: pid %d, %zu threads\n", (int)getpid(), n);
 		fflush(stdout);
 		sigwait(&stop, &sig);
