@@ -1173,7 +1173,7 @@ static int sqpoll_ring(void)
 }
 
 /* The tid of this process's io_uring SQPOLL thread, or -ESRCH. */
-static pid_t sqpoll_tid(void)
+static pid_t sqpoll_tid_now(void)
 {
 	char path[300], comm[32];
 	struct dirent *d;
@@ -1196,6 +1196,23 @@ static pid_t sqpoll_tid(void)
 	}
 	closedir(dir);
 	return found;
+}
+
+/*
+ * The SQPOLL thread names itself when it first runs, which may be after
+ * io_uring_setup() returns (Linux 7.x): look for up to about 5 s.
+ */
+static pid_t sqpoll_tid(void)
+{
+	pid_t tid = -ESRCH;
+	int i;
+
+	for (i = 0; i < 500 && tid == -ESRCH; i++) {
+		tid = sqpoll_tid_now();
+		if (tid == -ESRCH)
+			usleep(10000);
+	}
+	return tid;
 }
 
 static int worker_and_arming(void *arg)
