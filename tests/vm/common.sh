@@ -61,7 +61,10 @@ kernel_pinned() {
 # kernel_arch [RELEASE]: Debian's architecture of a kernel (amd64, arm64).
 kernel_arch() {
 	local r=${1:-$SHSTK_KVER}
-	echo "${r##*-}"
+	case "$r" in
+	*-arm64) echo arm64 ;;
+	*) echo amd64 ;;	# Debian's -amd64, and our own x86 builds (-shstk-debug)
+	esac
 }
 
 # kernel_pkg NAME: NAME as apt names it in the sid root (amd64) for the
