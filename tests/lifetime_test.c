@@ -378,7 +378,7 @@ TEST_F_TIMEOUT(lifetime, pending_install_holds_the_module, 300)
  * or finds no device; none may find a half-gone module.
  */
 struct inflight {
-	atomic_int stop;
+	atomic_int stop, stopped;
 	atomic_long calls, ok, nodev, bad;
 	int bad_err;
 	int rounds, unload_ret, load_ret, max_tries;
@@ -428,7 +428,15 @@ static void *usage_thread(void *arg)
 	struct usage_thread *t = arg;
 
 	t->f->tids[t->i] = syscall(SYS_gettid);
-	return usage_loop(t->f);
+	usage_loop(t->f);
+	/*
+	 * Siblings ask about each other: none exits before all have stopped
+	 * asking (on two CPUs a late call met a sibling gone, ESRCH).
+	 */
+	atomic_fetch_add(&t->f->stopped, 1);
+	while (atomic_load(&t->f->stopped) < NTHREADS)
+		usleep(1000);
+	return NULL;
 }
 
 static int inflight_process(void *arg)
