@@ -32,25 +32,6 @@ struct shared {
 	int step;			/* where a child gave up */
 };
 
-static int copy_self(const char *path, mode_t mode)
-{
-	char buf[65536];
-	int in = open("/proc/self/exe", O_RDONLY), out;
-	ssize_t n;
-
-	unlink(path);
-	out = open(path, O_WRONLY | O_CREAT | O_EXCL, 0700);
-	if (in < 0 || out < 0)
-		return -errno;
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, n) != n)
-			return -EIO;
-	close(in);
-	if (fchmod(out, mode) || close(out))
-		return -errno;
-	return 0;
-}
-
 static int drop_to_nobody(void)
 {
 	return setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||

@@ -602,26 +602,6 @@ static int report_policy(void)
 	return (geteuid() == 0 ? 10 : 0) + (int)p.mode;
 }
 
-/* A copy of this program in /tmp with this mode (04755: set-user-ID root). */
-static int copy_self(const char *path, mode_t mode)
-{
-	char buf[65536];
-	int in = open("/proc/self/exe", O_RDONLY), out;
-	ssize_t n;
-
-	unlink(path);
-	out = open(path, O_WRONLY | O_CREAT | O_EXCL, 0700);
-	if (in < 0 || out < 0)
-		return -errno;
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, n) != n)
-			return -EIO;
-	close(in);
-	/* chmod after writing: a write by root would not clear S_ISUID, but be plain. */
-	if (fchmod(out, mode) || close(out))
-		return -errno;
-	return 0;
-}
 
 /*
  * As user 65534: a FIXED 4 KiB policy (INHERIT), then exec path. Returns

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 /* Number of mappings of this process (lines of /proc/self/maps). */
 static inline int proc_count_maps(void)
@@ -214,6 +215,27 @@ static inline long shstk_live_records_quiet(const char *what)
 static inline long shstk_module_refcnt(void)
 {
 	return proc_read_long("/sys/module/shstk/refcnt");
+}
+
+/* A copy of this program in /tmp with this mode (04755: set-user-ID root). */
+static inline int copy_self(const char *path, mode_t mode)
+{
+	char buf[65536];
+	int in = open("/proc/self/exe", O_RDONLY), out;
+	ssize_t n;
+
+	unlink(path);
+	out = open(path, O_WRONLY | O_CREAT | O_EXCL, 0700);
+	if (in < 0 || out < 0)
+		return -errno;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, n) != n)
+			return -EIO;
+	close(in);
+	/* chmod after writing: a write by root would not clear S_ISUID, but be plain. */
+	if (fchmod(out, mode) || close(out))
+		return -errno;
+	return 0;
 }
 
 #endif /* SHSTK_TEST_PROC_H */
