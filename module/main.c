@@ -75,12 +75,27 @@ MODULE_PARM_DESC(debug_delay_point, "Test builds: the race window to pause in");
 module_param_named(debug_delay_ms, shstk_debug_delay_ms, uint, 0644);
 MODULE_PARM_DESC(debug_delay_ms, "Test builds: how long to pause there (ms)");
 
-void shstk_debug_delay(const char *point)
+static unsigned int shstk_debug_delay_here(const char *point)
 {
 	unsigned int ms = READ_ONCE(shstk_debug_delay_ms);
 
-	if (ms && !strncmp(point, shstk_debug_delay_point, strlen(point)))
+	return ms && !strncmp(point, shstk_debug_delay_point, strlen(point)) ? ms : 0;
+}
+
+void shstk_debug_delay(const char *point)
+{
+	unsigned int ms = shstk_debug_delay_here(point);
+
+	if (ms)
 		msleep(ms);
+}
+
+void shstk_debug_spin(const char *point)
+{
+	unsigned int ms = shstk_debug_delay_here(point);
+
+	while (ms--)
+		mdelay(1);
 }
 #endif
 

@@ -189,6 +189,7 @@ static int shstk_policy_set(struct signal_struct *sig, const struct shstk_rule *
 	if (!atomic_read(&sig->live)) {
 		err = -ESRCH;
 	} else {
+		shstk_debug_spin("policy_set");
 		old = shstk_policy_find(sig);
 		if (old) {
 			hlist_replace_rcu(&old->node, &pp->node);

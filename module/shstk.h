@@ -130,13 +130,19 @@ bool shstk_may_access(struct task_struct *task, unsigned int mode);
 /*
  * Test builds only (make SHSTK_DEBUG_DELAYS=1, tests/debug-races): a pause
  * of debug_delay_ms at the race window named debug_delay_point, so that a
- * race test can win on one CPU. Other builds have no such parameters and
- * the call compiles to nothing.
+ * race test can win on one CPU; shstk_debug_spin() busy-waits, for windows
+ * under a spinlock (winnable on two CPUs). Other builds have no such
+ * parameters and the calls compile to nothing.
  */
 #ifdef SHSTK_DEBUG_DELAYS
 void shstk_debug_delay(const char *point);
+void shstk_debug_spin(const char *point);
 #else
 static inline void shstk_debug_delay(const char *point)
+{
+}
+
+static inline void shstk_debug_spin(const char *point)
 {
 }
 #endif

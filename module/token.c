@@ -14,6 +14,8 @@
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
+#include <linux/sched/signal.h>
+#include <linux/workqueue.h>
 
 #include "arch.h"
 #include "shstk.h"
@@ -47,11 +49,7 @@ static int shstk_token_op(struct mm_struct *mm, unsigned long addr, enum shstk_t
 	if (op != SHSTK_TOKEN_CHECK)
 		gup_flags |= FOLL_WRITE;
 
-	/*
-	 * Giving a token back is not interruptible: it runs when a thread
-	 * exits or a clone fails, often with a fatal signal pending (a
-	 * killed CLONE_VM child), and the stack's owner outlives both.
-	 */
+	/* Giving a token back is not interruptible: see shstk_token_give_back(). */
 	if (give_back)
 		mmap_read_lock(mm);
 	else if (mmap_read_lock_killable(mm))
@@ -111,10 +109,49 @@ int shstk_token_consume(struct mm_struct *mm, unsigned long addr, unsigned long 
 	return shstk_token_op(mm, addr, SHSTK_TOKEN_CONSUME, stack_base);
 }
 
+/*
+ * Giving a token back runs when a thread exits or a clone fails, often
+ * with SIGKILL pending in current (a thread killed with its group, a
+ * clone failing because its creator is being killed), and GUP refuses
+ * to fault or pin anything for such a task (-EINTR). The stack's owner
+ * outlives it, so then the write runs in a kworker, which has no
+ * signals, while current waits for it: still before the thread's tid is
+ * cleared.
+ */
+struct shstk_give_back {
+	struct work_struct work;
+	struct mm_struct *mm;		/* pinned by current, which waits */
+	unsigned long addr, base;
+	enum shstk_token_op op;
+	int err;
+};
+
+static void shstk_give_back_work(struct work_struct *work)
+{
+	struct shstk_give_back *gb = container_of(work, struct shstk_give_back, work);
+
+	gb->err = shstk_token_op(gb->mm, gb->addr, gb->op, &gb->base);
+}
+
+static int shstk_token_give_back(struct mm_struct *mm, unsigned long addr, unsigned long base,
+				 enum shstk_token_op op)
+{
+	struct shstk_give_back gb = { .mm = mm, .addr = addr, .base = base, .op = op };
+
+	shstk_debug_delay("give_back");
+	if (!fatal_signal_pending(current))
+		return shstk_token_op(mm, addr, op, &base);
+	INIT_WORK_ONSTACK(&gb.work, shstk_give_back_work);
+	queue_work(system_unbound_wq, &gb.work);
+	flush_work(&gb.work);
+	destroy_work_on_stack(&gb.work);
+	return gb.err;
+}
+
 /* A clone that consumed the token (from the stack at base) failed later: put it back. */
 int shstk_token_restore(struct mm_struct *mm, unsigned long addr, unsigned long base)
 {
-	return shstk_token_op(mm, addr, SHSTK_TOKEN_RESTORE, &base);
+	return shstk_token_give_back(mm, addr, base, SHSTK_TOKEN_RESTORE);
 }
 
 /*
@@ -123,5 +160,5 @@ int shstk_token_restore(struct mm_struct *mm, unsigned long addr, unsigned long 
  */
 int shstk_token_write(struct mm_struct *mm, unsigned long addr, unsigned long base)
 {
-	return shstk_token_op(mm, addr, SHSTK_TOKEN_WRITE, &base);
+	return shstk_token_give_back(mm, addr, base, SHSTK_TOKEN_WRITE);
 }
