@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Kernel functions shstk needs but the kernel does not export to modules
- * (ptrace_may_access, and the arch backend's shadow-stack internals).
+ * (ptrace_may_access, wait_task_inactive, and the arch backend's
+ * shadow-stack internals).
  *
  * kallsyms_lookup_name() is not exported either; a kprobe on it reveals
  * its address, the usual way for out-of-tree code that must work on a
@@ -17,17 +18,21 @@
 #include <linux/kallsyms.h>
 #include <linux/kprobes.h>
 #include <linux/ptrace.h>
+#include <linux/sched.h>
 #include <linux/static_call.h>
 
 #include "shstk.h"
 
 typedef unsigned long shstk_kallsyms_fn(const char *name);
 typedef bool shstk_ptrace_may_access_fn(struct task_struct *task, unsigned int mode);
+typedef unsigned long shstk_wait_task_inactive_fn(struct task_struct *p, unsigned int match_state);
 static_assert(__same_type(kallsyms_lookup_name, shstk_kallsyms_fn));
 static_assert(__same_type(ptrace_may_access, shstk_ptrace_may_access_fn));
+static_assert(__same_type(wait_task_inactive, shstk_wait_task_inactive_fn));
 DEFINE_STATIC_CALL_NULL(shstk_kallsyms_lookup_name, shstk_kallsyms_fn);
 DEFINE_STATIC_CALL_NULL(shstk_ptrace_may_access, shstk_ptrace_may_access_fn);
-static bool shstk_have_ptrace_may_access;
+DEFINE_STATIC_CALL_NULL(shstk_wait_task_inactive, shstk_wait_task_inactive_fn);
+static bool shstk_have_ptrace_may_access, shstk_have_wait_task_inactive;
 
 int shstk_ksyms_init(void)
 {
@@ -50,6 +55,11 @@ int shstk_ksyms_init(void)
 		static_call_update(shstk_ptrace_may_access, (shstk_ptrace_may_access_fn *)addr);
 		shstk_have_ptrace_may_access = true;
 	}
+	addr = shstk_ksym("wait_task_inactive");
+	if (addr) {
+		static_call_update(shstk_wait_task_inactive, (shstk_wait_task_inactive_fn *)addr);
+		shstk_have_wait_task_inactive = true;
+	}
 	return 0;
 }
 
@@ -68,4 +78,19 @@ bool shstk_may_access(struct task_struct *task, unsigned int mode)
 {
 	return shstk_have_ptrace_may_access &&
 	       static_call(shstk_ptrace_may_access)(task, mode);
+}
+
+/*
+ * Another thread's registers are the ones saved when it last left a CPU.
+ * A thread that has just blocked is seen sleeping before the switch that
+ * saves them (on another CPU): wait for that switch, as /proc/PID/syscall
+ * does. A thread that wakes up meanwhile, or runs, is not waited for.
+ */
+void shstk_wait_off_cpu(struct task_struct *t)
+{
+	unsigned int state = READ_ONCE(t->__state);
+
+	if (t != current && shstk_have_wait_task_inactive &&
+	    (state & (TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE | __TASK_STOPPED | __TASK_TRACED)))
+		static_call(shstk_wait_task_inactive)(t, state);
 }

@@ -126,6 +126,7 @@ int shstk_ioc_install(union shstk_ioc_arg *arg);
 int shstk_ksyms_init(void);
 unsigned long shstk_ksym(const char *name);
 bool shstk_may_access(struct task_struct *task, unsigned int mode);
+void shstk_wait_off_cpu(struct task_struct *t);
 
 /*
  * Test builds only (make SHSTK_DEBUG_DELAYS=1, tests/debug-races): a pause

@@ -105,6 +105,7 @@ int shstk_ioc_usage(union shstk_ioc_arg *arg)
 
 	/* Every output field starts at zero: what a thread without one reports. */
 	*u = (struct shstk_usage){ .argsz = u->argsz, .tid = u->tid };
+	shstk_wait_off_cpu(task);
 	shstk_arch_thread(task, &st);
 	if (!st.enabled)
 		goto out;

@@ -432,6 +432,58 @@ TEST(other_thread_by_tid)
 	EXPECT_EQ(SHSTK_ORIGIN_KERNEL, p->u.origin);
 }
 
+/*
+ * USAGE right after a thread blocks: /proc shows it sleeping as soon as it
+ * sets its state, before the switch that saves its SSP has run on its
+ * CPU. On two CPUs USAGE would read the SSP saved at its previous switch
+ * unless the module waits for that switch. No sleep between the polls:
+ * the sooner USAGE comes, the wider the window.
+ */
+#define JUST_BLOCKED_ROUNDS 40
+
+static int just_blocked(void *arg)
+{
+	int fd, pipefd[2], round;
+	struct shstk_usage u;
+	struct blocked b;
+	pthread_t th;
+
+	CHECK((fd = open_dev()) < 0 ? fd : 0);
+	CHECK(pipe(pipefd) ? -errno : 0);
+	for (round = 0; round < JUST_BLOCKED_ROUNDS; round++) {
+		memset(&b, 0, sizeof(b));
+		b.fd = pipefd[0];
+		b.depth = 1 + round % 8;
+		CHECK(-pthread_create(&th, NULL, blocked_thread, &b));
+		while (!b.ssp)
+			;
+		while (proc_task_state(getpid(), b.tid) != 'S')
+			;
+		CHECK(shstk_usage(fd, b.tid, &u));
+		R->calls = round;
+		R->p[0].ssp = b.ssp;
+		R->p[0].u = u;
+		CHECK_TRUE(u.ssp == b.ssp);
+		CHECK(write(pipefd[1], "x", 1) == 1 ? 0 : -EIO);
+		CHECK(-pthread_join(th, NULL));
+	}
+	R->calls = round;
+	return 0;
+}
+
+TEST(usage_right_after_a_thread_blocks_has_its_blocked_ssp)
+{
+	int status;
+
+	REQUIRE_SHSTK();
+	NEW_REPORT();
+	status = shstk_run(just_blocked, NULL);
+	EXPECT_EQ(R->p[0].ssp, R->p[0].u.ssp)
+		TH_LOG("round %d: USAGE read an SSP saved before the thread blocked", R->calls);
+	ASSERT_CHILD_OK(status);
+	EXPECT_EQ(JUST_BLOCKED_ROUNDS, R->calls);
+}
+
 /* A process with its shadow stack on, blocked in read(rfd) at a published SSP. */
 static pid_t spawn_blocked_process(int rfd)
 {
