@@ -58,7 +58,7 @@ static __attribute__((noinline, noclone)) int recurse(uint64_t depth, bool trap)
 
 	if (!depth) {
 		if (trap)
-			__builtin_trap();
+			SHSTK_FRAMES_TRAP();
 		return 0;
 	}
 	r = recurse(depth - 1, trap);
