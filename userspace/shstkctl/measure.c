@@ -452,10 +452,24 @@ static int compare_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* What ratio R gives a thread whose kernel-rule size is base (as policy.c). */
-static uint64_t ratio_size(uint64_t base, uint32_t r, uint64_t min, uint64_t max)
+/*
+ * The stack size a policy's ratio divides (policy.c), from the size the
+ * kernel's rule gave the thread: x86's rule is the stack size itself,
+ * arm64's half of it (gcs_alloc_thread_stack()).
+ */
+static uint64_t ratio_base(uint64_t kernel_rule_size)
 {
-	uint64_t s = ((base / r) + 7) & ~7ULL;
+#if defined(__aarch64__)
+	return kernel_rule_size * 2;
+#else
+	return kernel_rule_size;
+#endif
+}
+
+/* What ratio R gives a thread whose kernel-rule size is rule (as policy.c). */
+static uint64_t ratio_size(uint64_t rule, uint32_t r, uint64_t min, uint64_t max)
+{
+	uint64_t s = ((ratio_base(rule) / r) + 7) & ~7ULL;
 
 	return PAGE_ALIGN(s < min ? min : s > max ? max : s);
 }
