@@ -20,7 +20,6 @@
 #define SHSTK_GCS_H
 
 #include <stdint.h>
-#include <sys/auxv.h>
 #include <sys/syscall.h>
 
 #ifndef PR_GET_SHADOW_STACK_STATUS
@@ -70,14 +69,18 @@
 
 /*
  * The calling thread's GCSPR_EL0 (S3_3_C2_C5_1, which the kernel lets EL0
- * read), 0 without a GCS. On a CPU or kernel without GCS the register does
- * not exist (reading it would be SIGILL): 0 there too, as RDSSP on x86.
+ * read), 0 without a GCS. CHKFEAT X16 (hint 40: a NOP on CPUs before
+ * FEAT_CHK) clears bit 0 of x16 when GCS is on for the thread, so the
+ * register, which does not exist without GCS, is read only then. No call:
+ * the GCS is left exactly as it was, as RDSSP leaves it on x86.
  */
 static inline __attribute__((always_inline)) uint64_t shstk_get_ssp(void)
 {
+	register uint64_t x16 __asm__("x16") = 1;
 	uint64_t ssp = 0;
 
-	if (getauxval(AT_HWCAP) & HWCAP_GCS)
+	__asm__ volatile("hint 40" : "+r"(x16));
+	if (!(x16 & 1))
 		__asm__ volatile("mrs %0, S3_3_C2_C5_1" : "=r"(ssp));
 	return ssp;
 }
