@@ -312,6 +312,7 @@ static double now_seconds(void)
 /* One round of --pid: every thread of the process; 0, or -errno. */
 static int sample_round(struct measure *m)
 {
+	struct shstk_usage u;
 	struct dirent *entry;
 	char path[64];
 	struct thread *t;
@@ -333,7 +334,7 @@ static int sample_round(struct measure *m)
 			t = add_thread(m, tid, m->pid);
 		if (!t)
 			break;
-		if (shstk_usage(tid, &t->u)) {
+		if (shstk_usage(tid, &u)) {
 			if (errno != ESRCH) {
 				int err = -errno;
 
@@ -342,8 +343,16 @@ static int sample_round(struct measure *m)
 			}
 			continue;
 		}
-		t->sampled = SAMPLED_RUNNING;
 		t->seen = true;
+		/*
+		 * An exiting thread gives its shadow stack back before it
+		 * leaves /proc: then USAGE reads size 0. Keep what was read
+		 * while it had one (seen with two CPUs in the arm64 guest).
+		 */
+		if (!u.size && t->sampled != SAMPLED_NONE)
+			continue;
+		t->u = u;
+		t->sampled = SAMPLED_RUNNING;
 	}
 	closedir(dir);
 	/* Not in /proc any more: exited since the last round. */
