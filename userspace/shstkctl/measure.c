@@ -626,10 +626,14 @@ static void print_commit_line(FILE *out, const struct report *r, uint64_t commit
 {
 	char a[SIZE_BUF], b[SIZE_BUF];
 
-	fprintf(out, "    %s for the %zu created threads, against %s %s: %.1fx less\n",
+	/* More is possible: arm64's rule is half the stack, less than some sizes. */
+	bool more = commit > r->created_commit;
+
+	fprintf(out, "    %s for the %zu created threads, against %s %s: %.1fx %s\n",
 		format_size(a, commit, false), r->created, format_size(b, r->created_commit, false),
 		r->created_kernel ? "by the kernel's rule" : "as they ran",
-		commit ? (double)r->created_commit / (double)commit : 0.0);
+		more ? (double)commit / (double)r->created_commit :
+		commit ? (double)r->created_commit / (double)commit : 0.0, more ? "more" : "less");
 }
 
 static void print_text(FILE *out, const struct measure *m, const struct report *r, int exit_code)
