@@ -32,6 +32,10 @@ check:
 demo:
 	tests/demo
 
+# The same demo in the arm64 GCS guest (QEMU).
+demo-gcs:
+	tests/demo --gcs
+
 # Not in .ci/run: builds a KASAN/lockdep/kmemleak kernel (~8.5 min cold)
 # and runs the whole guest suite on it in Bochs (~9 min). Results:
 # tests/debug-kernel-result.md.
@@ -48,6 +52,11 @@ bench:
 
 bench-quick:
 	bench/run --quick
+
+# The arm64 figures that do not depend on timing, in the GCS guest (QEMU
+# TCG): bench/results-arm64/.
+bench-gcs:
+	bench/run --gcs
 
 # The DKMS source tree: only what the build needs. $(call copy-src,DIR)
 define copy-src
@@ -97,10 +106,12 @@ help:
 	@echo '                    QEMU (plain) and Bochs (CET) guests on Linux 6.12, 7.3 and 7.2'
 	@echo '                    (SHSTK_KVER=7.3 make check: one kernel); prints N passed, N failed'
 	@echo '  demo              boot the CET guest, load the module, show shstk at work'
+	@echo '  demo-gcs          the same demo in the arm64 GCS guest (QEMU)'
 	@echo '  check-debug       CET tests on a debug kernel (KASAN, lockdep, kmemleak; slow)'
 	@echo '  check-races       race tests with pauses in a SHSTK_DEBUG_DELAYS=1 module build'
 	@echo '  bench             benchmarks in the CET guest: bench/results/ (table, CSV, SVG; slow)'
 	@echo '  bench-quick       a shorter benchmark run into bench/results-quick/'
+	@echo '  bench-gcs         arm64 commit, strict-overcommit and USAGE figures: bench/results-arm64/'
 	@echo '  dkms-install      (root) copy the sources to /usr/src/shstk-VERSION, then dkms'
 	@echo '                    add, build and install for KVER, and depmod'
 	@echo '  dkms-remove       (root) dkms remove shstk/VERSION --all, rm /usr/src/shstk-VERSION'
@@ -110,4 +121,4 @@ help:
 	@echo '           KDIR=<kernel build dir> (default: /lib/modules/KVER/build),'
 	@echo '           W=1 and C=2 pass through to Kbuild.'
 
-.PHONY: all module clean check check-debug check-races bench bench-quick demo help version-check dkms-install dkms-remove dist
+.PHONY: all module clean check check-debug check-races bench bench-quick bench-gcs demo demo-gcs help version-check dkms-install dkms-remove dist

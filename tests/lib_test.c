@@ -117,7 +117,7 @@ TEST(info_reports_abi_version_1)
 					       strerror(errno));
 	EXPECT_EQ(sizeof(info), info.argsz);
 	EXPECT_EQ(SHSTK_ABI_VERSION, info.abi_version);
-	EXPECT_EQ(SHSTK_ARCH_X86_64, info.arch);
+	EXPECT_EQ(SHSTK_TEST_ARCH, info.arch);
 	EXPECT_EQ(shstk_hw_available(), !!(info.features & SHSTK_FEAT_HW));
 	EXPECT_LE(info.min_size, info.max_size);
 }
@@ -322,8 +322,9 @@ TEST(alloc_with_token_maps_a_shadow_stack)
 	EXPECT_TRUE(is_ss);
 	EXPECT_EQ(addr, start);
 	EXPECT_EQ(addr + SIZE_64K, end);
-	/* A 64-bit restore token: the SSP above it, with bit 0 set. */
-	EXPECT_EQ((token + 8) | 1, __atomic_load_n((uint64_t *)(uintptr_t)token, __ATOMIC_RELAXED));
+	/* A valid restore token (x86: the SSP above it, arm64: a GCS cap token). */
+	EXPECT_EQ(shstk_token_value(token),
+		  __atomic_load_n((uint64_t *)(uintptr_t)token, __ATOMIC_RELAXED));
 	EXPECT_EQ(0, munmap((void *)(uintptr_t)addr, SIZE_64K));
 }
 
@@ -536,6 +537,19 @@ TEST(pthread_create_without_own_shadow_stack_is_einval)
 }
 
 /* Raw futex for the clone3 child: it shares our TLS, so no errno. */
+#if defined(__aarch64__)
+static long raw_futex(uint32_t *addr, int op, uint32_t val)
+{
+	register long x8 __asm__("x8") = SYS_futex;
+	register long x0 __asm__("x0") = (long)addr;
+	register long x1 __asm__("x1") = op;
+	register long x2 __asm__("x2") = val;
+	register long x3 __asm__("x3") = 0;
+
+	__asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
+	return x0;
+}
+#else
 static long raw_futex(uint32_t *addr, int op, uint32_t val)
 {
 	register long rax __asm__("rax") = SYS_futex;
@@ -548,6 +562,7 @@ static long raw_futex(uint32_t *addr, int op, uint32_t val)
 			 : "rcx", "r11", "memory");
 	return rax;
 }
+#endif
 
 /* The clone3 child: publish SSP, then stay alive until released. */
 static int clone3_child(void *arg)
@@ -625,7 +640,7 @@ TEST(clone3_with_shadow_stack_size)
 	EXPECT_TRUE(r->vma_is_ss);
 	EXPECT_EQ(SIZE_64K, r->vma_end - r->vma_start);
 	/* fn was called once from the new shadow stack's top. */
-	EXPECT_EQ(r->vma_end - 8, r->ssp);
+	EXPECT_EQ(shstk_empty_ssp(r->vma_end) - 8, r->ssp);
 	ASSERT_EQ(0, r->usage_err) TH_LOG("shstk_usage(child): %s", strerror(r->usage_err));
 	EXPECT_EQ(SIZE_64K, r->usage.size);
 	EXPECT_EQ(SHSTK_ORIGIN_SIZED, r->usage.origin);
@@ -760,7 +775,7 @@ static int clone3_token_errors(void *arg)
 	e->after_both = token_slot(e->token);
 	/* What looks like a token, but in normal memory: EFAULT. */
 	fake = (uintptr_t)&page[511];
-	page[511] = (fake + 8) | 1;
+	page[511] = shstk_token_value(fake);
 	args = (struct shstk_clone_args){ .flags = flags, .shadow_stack_token = fake };
 	clone3_must_fail(&args, &e->normal);
 	/* Armed, then clone3 refuses (CLONE_THREAD without CLONE_SIGHAND). */
@@ -800,13 +815,13 @@ TEST(clone3_token_errors_leave_nothing_armed)
 	memset(e, 0, sizeof(*e));
 	ASSERT_CHILD_OK(shstk_run(clone3_token_errors, e));
 	ASSERT_EQ(0, e->err) TH_LOG("setup: %s", strerror(e->err));
-	/* A restore token holds the SSP above it, with bit 0 set. */
+	/* The token is still valid (x86: the SSP above it, bit 0 set; arm64: a cap token). */
 	EXPECT_FAILED_UNARMED(&e->both, EINVAL);
-	EXPECT_EQ((e->token + 8) | 1, e->after_both);
+	EXPECT_EQ(shstk_token_value(e->token), e->after_both);
 	EXPECT_FAILED_UNARMED(&e->normal, EFAULT);
 	/* A clone that failed after the arming gives the token back untouched. */
 	EXPECT_FAILED_UNARMED(&e->refused, EINVAL);
-	EXPECT_EQ((e->token + 8) | 1, e->after_refused);
+	EXPECT_EQ(shstk_token_value(e->token), e->after_refused);
 	ASSERT_EQ(0, e->first.err) TH_LOG("clone3 on the token: %s", strerror(e->first.err));
 	ASSERT_EQ(0, e->first.usage_err) TH_LOG("%s", strerror(e->first.usage_err));
 	EXPECT_EQ(SHSTK_ORIGIN_TOKEN, e->first.usage.origin);

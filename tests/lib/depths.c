@@ -23,6 +23,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -58,7 +59,7 @@ static __attribute__((noinline, noclone)) int recurse(uint64_t depth, bool trap)
 
 	if (!depth) {
 		if (trap)
-			__builtin_trap();
+			SHSTK_FRAMES_TRAP();
 		return 0;
 	}
 	r = recurse(depth - 1, trap);
@@ -118,9 +119,17 @@ static int start(struct job *j)
 	pthread_attr_t attr;
 	int err;
 
+	/*
+	 * glibc refuses a stack below PTHREAD_STACK_MIN (16 KiB on x86-64,
+	 * 128 KiB on arm64) and would leave the default 8 MiB: take its
+	 * minimum instead, which the "thread" line then shows.
+	 */
+	if (j->stack < (uint64_t)PTHREAD_STACK_MIN)
+		j->stack = PTHREAD_STACK_MIN;
 	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, j->stack);
-	err = pthread_create(&j->thread, &attr, run_job, j);
+	err = pthread_attr_setstacksize(&attr, j->stack);
+	if (!err)
+		err = pthread_create(&j->thread, &attr, run_job, j);
 	pthread_attr_destroy(&attr);
 	if (err)
 		printf("pthread_create (stack %llu): %s\n", (unsigned long long)j->stack,

@@ -9,6 +9,7 @@
  *   shstk_frames_ssp()       the calling thread's shadow-stack pointer
  *   SHSTK_FRAMES_ENABLE()    enable the shadow stack here (the frame that
  *                            does it must never return)
+ *   SHSTK_FRAMES_TRAP()      an instruction that kills the process with SIGILL
  *
  * A thread that calls a recursion of depth D from its start routine
  * (D calls below the first) reaches, at its deepest,
@@ -19,7 +20,7 @@
  * x86-64: a call pushes its return address (8 bytes); a new thread's
  * shadow stack starts empty, then glibc 2.36's clone3() calls
  * start_thread() and start_thread() calls the routine: 16 bytes.
- * Other backends: define the same four for your architecture.
+ * Other backends: define the same five for your architecture.
  */
 #ifndef SHSTK_TEST_FRAMES_H
 #define SHSTK_TEST_FRAMES_H
@@ -32,6 +33,28 @@
 #define SHSTK_FRAME_BYTES		8
 #define SHSTK_THREAD_ENTRY_BYTES	16
 #define SHSTK_FRAMES_ENABLE()		SHSTK_ENABLE_HERE()
+#define SHSTK_FRAMES_TRAP()		__builtin_trap()	/* ud2 */
+
+static inline __attribute__((always_inline)) uint64_t shstk_frames_ssp(void)
+{
+	return shstk_get_ssp();
+}
+#elif defined(__aarch64__)
+#include "shstk_gcs.h"
+
+/*
+ * arm64 GCS: a bl pushes its LR (8 bytes); a new thread starts on the top
+ * slot of its GCS, which stays zero, then glibc's clone3 calls
+ * start_thread() and start_thread() calls the routine.
+ */
+#define SHSTK_FRAME_BYTES		8
+#define SHSTK_THREAD_ENTRY_BYTES	24
+#define SHSTK_FRAMES_ENABLE()		SHSTK_ENABLE_HERE()
+/* __builtin_trap() is brk here (SIGTRAP): udf is the SIGILL of ud2. */
+#define SHSTK_FRAMES_TRAP()		__extension__ ({		\
+	__asm__ volatile("udf #0");					\
+	__builtin_unreachable();					\
+})
 
 static inline __attribute__((always_inline)) uint64_t shstk_frames_ssp(void)
 {

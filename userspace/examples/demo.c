@@ -22,7 +22,11 @@
 #include <sys/wait.h>
 
 #include <linux/shstk.h>
+#if defined(__x86_64__)
 #include "shstk_cet.h"
+#elif defined(__aarch64__)
+#include "shstk_gcs.h"
+#endif
 
 /* 1 when user shadow stacks work here, 0 when not, -1 on error. */
 static int have_hw(int fd)
@@ -163,12 +167,37 @@ static void __attribute__((noinline)) rop_target(void)
 }
 
 /* What a stack buffer overflow does: overwrite the return address. */
+#if defined(__aarch64__)
+/*
+ * In assembly, as gcc 16 drops a C store to the saved LR as dead: the
+ * frame record's LR is overwritten with rop_target and reloaded before
+ * the ret, which GCS checks against the entry the bl pushed.
+ */
+void demo_smash_return(void (*to)(void));
+__asm__(".pushsection .text\n"
+	".type demo_smash_return, %function\n"
+	"demo_smash_return:\n"
+	"	hint 34\n"			/* bti c */
+	"	stp x29, x30, [sp, #-16]!\n"
+	"	mov x29, sp\n"
+	"	str x0, [sp, #8]\n"
+	"	ldp x29, x30, [sp], #16\n"
+	"	ret\n"
+	".size demo_smash_return, . - demo_smash_return\n"
+	".popsection\n");
+
+static void smash_return(void)
+{
+	demo_smash_return(rop_target);
+}
+#else
 static void __attribute__((noinline)) smash_return(void)
 {
 	unsigned long *ret_addr = (unsigned long *)__builtin_frame_address(0) + 1;
 
 	*(volatile unsigned long *)ret_addr = (unsigned long)rop_target;
 }
+#endif
 
 static void *rop_thread(void *arg)
 {

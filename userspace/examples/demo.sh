@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 #
-# The README's demo, run in the CET guest by tests/demo (busybox sh), next
+# The README's demo, run in the CET guest by tests/demo (in the arm64 GCS guest
+# by tests/demo --gcs; busybox sh), next
 # to shstkctl, many_threads, threads, demo and depths (tests/lib).
 set -e
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

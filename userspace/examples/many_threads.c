@@ -4,13 +4,17 @@
  * and tracer tests: it knows nothing of SET_CLONE or policies, it only
  * creates threads, and reports what each got.
  *
- *   many_threads [--fork] COUNT STACK_SIZE EXPECT
+ *   many_threads [--fork] [--glibc] COUNT STACK_SIZE EXPECT
  *
- * Turns its shadow stack on (this glibc does not), creates COUNT threads
+ * Turns its shadow stack on (glibc 2.36 does not), creates COUNT threads
  * with STACK_SIZE-byte stacks, all alive at once, and has each read its
  * own USAGE. Prints the sizes seen and the change of Committed_AS, and
  * exits 0 only if every thread's shadow stack is EXPECT bytes (0: the
- * kernel's rule, page-aligned stack size plus glibc's guard page).
+ * kernel's rule for this architecture, see kernel_rule()).
+ * --glibc: glibc has turned the shadow stack on already (arm64 GCS with
+ * glibc 2.43 and GLIBC_TUNABLES=glibc.cpu.aarch64_gcs=1, for a binary
+ * marked for GCS): the program does nothing about it and fails (exit 4)
+ * if it is off.
  * --fork does all that in a child process made with fork() and exits
  * with its status: what a process policy without and with
  * SHSTK_POLICY_INHERIT (shstkctl run --inherit) gives a child.
@@ -27,8 +31,14 @@
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 
+#include <sys/prctl.h>
+
 #include <linux/shstk.h>
+#if defined(__x86_64__)
 #include "shstk_cet.h"
+#elif defined(__aarch64__)
+#include "shstk_gcs.h"
+#endif
 
 static pthread_barrier_t all_alive;
 static int dev_fd;
@@ -64,6 +74,39 @@ static long committed_kib(void)
 	if (f)
 		fclose(f);
 	return kib;
+}
+
+/*
+ * The shadow stack the kernel itself gives a glibc thread with a stack of
+ * this size (glibc adds its guard to it).
+ */
+static uint64_t kernel_rule(size_t stack)
+{
+#if defined(__aarch64__)
+	/* gcs_alloc_thread_stack(): half of it; glibc's arm64 guard is 64 KiB. */
+	return ((stack + 65536) / 2 + 4095) & ~4095ULL;
+#else
+	/* shstk_alloc_thread_stack(): all of it; a 4 KiB guard page. */
+	return (stack + 4096 + 4095) & ~4095ULL;
+#endif
+}
+
+/* Whether the calling thread's shadow stack is on (glibc turned it on). */
+static int shadow_stack_on(void)
+{
+#if defined(__x86_64__)
+	unsigned long features = 0;
+
+	return !syscall(SYS_arch_prctl, ARCH_SHSTK_STATUS, &features) &&
+	       (features & ARCH_SHSTK_SHSTK);
+#elif defined(__aarch64__)
+	unsigned long mode = 0;
+
+	return !prctl(PR_GET_SHADOW_STACK_STATUS, &mode, 0, 0, 0) &&
+	       (mode & PR_SHADOW_STACK_ENABLE);
+#else
+	return 0;
+#endif
 }
 
 /* Runs on the shadow stack: never returns (see shstk_cet.h). */
@@ -129,15 +172,20 @@ static int fork_and_wait(void)
 
 int main(int argc, char **argv)
 {
-	int count, forked;
+	int count, forked = 0, glibc = 0;
 	uint64_t expect;
 	size_t stack;
 
-	forked = argc > 1 && !strcmp(argv[1], "--fork");
-	argc -= forked;
-	argv += forked;
+	for (; argc > 1 && !strncmp(argv[1], "--", 2); argc--, argv++) {
+		if (!strcmp(argv[1], "--fork"))
+			forked = 1;
+		else if (!strcmp(argv[1], "--glibc"))
+			glibc = 1;
+		else
+			break;
+	}
 	if (argc != 4) {
-		fprintf(stderr, "usage: many_threads [--fork] COUNT STACK_SIZE EXPECT\n");
+		fprintf(stderr, "usage: many_threads [--fork] [--glibc] COUNT STACK_SIZE EXPECT\n");
 		return 2;
 	}
 	count = atoi(argv[1]);
@@ -150,13 +198,20 @@ int main(int argc, char **argv)
 			return status;	/* the parent */
 	}
 	if (!expect)
-		expect = (stack + 4096 + 4095) & ~4095ULL;
+		expect = kernel_rule(stack);
 	dev_fd = open(SHSTK_DEVICE, O_RDWR | O_CLOEXEC);
 	if (dev_fd < 0) {
 		perror(SHSTK_DEVICE);
 		return 2;
 	}
 	fflush(stdout);
+	if (glibc) {
+		if (!shadow_stack_on()) {
+			fputs("many_threads --glibc: glibc left the shadow stack off\n", stderr);
+			return 4;
+		}
+		return run(count, stack, expect);
+	}
 	if (SHSTK_ENABLE_HERE())
 		return 4;
 	/* From here on this frame never returns. */

@@ -25,9 +25,11 @@
 #include <sys/types.h>
 
 #include <linux/shstk.h>
-#if defined(__x86_64__)
 /* SHSTK_ENABLE_HERE(), shstk_get_ssp(): enabling a shadow stack safely. */
+#if defined(__x86_64__)
 #include "shstk_cet.h"
+#elif defined(__aarch64__)
+#include "shstk_gcs.h"
 #endif
 
 #ifdef __cplusplus

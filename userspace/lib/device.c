@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 #include "shstk.h"
@@ -160,6 +161,13 @@ int shstk_enabled(void)
 		return errno == EINVAL ? 0 : -1;
 	}
 	return !!(features & ARCH_SHSTK_SHSTK);
+#elif defined(__aarch64__)
+	unsigned long mode = 0;
+
+	/* A kernel without GCS (or older than 6.13) does not know the option. */
+	if (prctl(PR_GET_SHADOW_STACK_STATUS, &mode, 0, 0, 0))
+		return errno == EINVAL ? 0 : -1;
+	return !!(mode & PR_SHADOW_STACK_ENABLE);
 #else
 	return 0;
 #endif

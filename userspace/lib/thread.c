@@ -81,6 +81,36 @@ static long raw_clone3(struct kernel_clone_args *args, int (*fn)(void *), void *
 			 : "rcx", "r11", "memory", "cc");
 	return rax;
 }
+#elif defined(__aarch64__)
+/* The same for arm64: the child's bl pushes fn's return on its new GCS. */
+static long raw_clone3(struct kernel_clone_args *args, int (*fn)(void *), void *arg)
+{
+	register long x8 __asm__("x8") = __NR_clone3;
+	register long x0 __asm__("x0") = (long)args;
+	register long x1 __asm__("x1") = sizeof(*args);
+	/* Callee-saved, so the kernel hands them to the child unchanged. */
+	register long x19 __asm__("x19") = (long)fn;
+	register long x20 __asm__("x20") = (long)arg;
+
+	__asm__ volatile("svc #0\n\t"
+			 "cbnz x0, 1f\n\t"
+			 /* The child: outermost frame, ABI stack alignment. */
+			 "mov x29, #0\n\t"
+			 "mov x30, #0\n\t"
+			 "mov x9, sp\n\t"
+			 "and x9, x9, #-16\n\t"
+			 "mov sp, x9\n\t"
+			 "mov x0, x20\n\t"
+			 "blr x19\n\t"
+			 "mov x8, %[nr_exit]\n\t"
+			 "svc #0\n\t"
+			 "brk #0\n"
+			 "1:"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x19), "r"(x20), [nr_exit] "i"(__NR_exit)
+			 : "x9", "x30", "memory", "cc");
+	return x0;
+}
 #else
 static long raw_clone3(struct kernel_clone_args *args, int (*fn)(void *), void *arg)
 {

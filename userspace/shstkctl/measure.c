@@ -312,6 +312,7 @@ static double now_seconds(void)
 /* One round of --pid: every thread of the process; 0, or -errno. */
 static int sample_round(struct measure *m)
 {
+	struct shstk_usage u;
 	struct dirent *entry;
 	char path[64];
 	struct thread *t;
@@ -333,7 +334,7 @@ static int sample_round(struct measure *m)
 			t = add_thread(m, tid, m->pid);
 		if (!t)
 			break;
-		if (shstk_usage(tid, &t->u)) {
+		if (shstk_usage(tid, &u)) {
 			if (errno != ESRCH) {
 				int err = -errno;
 
@@ -342,8 +343,16 @@ static int sample_round(struct measure *m)
 			}
 			continue;
 		}
-		t->sampled = SAMPLED_RUNNING;
 		t->seen = true;
+		/*
+		 * An exiting thread gives its shadow stack back before it
+		 * leaves /proc: then USAGE reads size 0. Keep what was read
+		 * while it had one (seen with two CPUs in the arm64 guest).
+		 */
+		if (!u.size && t->sampled != SAMPLED_NONE)
+			continue;
+		t->u = u;
+		t->sampled = SAMPLED_RUNNING;
 	}
 	closedir(dir);
 	/* Not in /proc any more: exited since the last round. */
@@ -452,10 +461,24 @@ static int compare_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* What ratio R gives a thread whose kernel-rule size is base (as policy.c). */
-static uint64_t ratio_size(uint64_t base, uint32_t r, uint64_t min, uint64_t max)
+/*
+ * The stack size a policy's ratio divides (policy.c), from the size the
+ * kernel's rule gave the thread: x86's rule is the stack size itself,
+ * arm64's half of it (gcs_alloc_thread_stack()).
+ */
+static uint64_t ratio_base(uint64_t kernel_rule_size)
 {
-	uint64_t s = ((base / r) + 7) & ~7ULL;
+#if defined(__aarch64__)
+	return kernel_rule_size * 2;
+#else
+	return kernel_rule_size;
+#endif
+}
+
+/* What ratio R gives a thread whose kernel-rule size is rule (as policy.c). */
+static uint64_t ratio_size(uint64_t rule, uint32_t r, uint64_t min, uint64_t max)
+{
+	uint64_t s = ((ratio_base(rule) / r) + 7) & ~7ULL;
 
 	return PAGE_ALIGN(s < min ? min : s > max ? max : s);
 }
@@ -603,10 +626,14 @@ static void print_commit_line(FILE *out, const struct report *r, uint64_t commit
 {
 	char a[SIZE_BUF], b[SIZE_BUF];
 
-	fprintf(out, "    %s for the %zu created threads, against %s %s: %.1fx less\n",
+	/* More is possible: arm64's rule is half the stack, less than some sizes. */
+	bool more = commit > r->created_commit;
+
+	fprintf(out, "    %s for the %zu created threads, against %s %s: %.1fx %s\n",
 		format_size(a, commit, false), r->created, format_size(b, r->created_commit, false),
 		r->created_kernel ? "by the kernel's rule" : "as they ran",
-		commit ? (double)r->created_commit / (double)commit : 0.0);
+		more ? (double)commit / (double)r->created_commit :
+		commit ? (double)r->created_commit / (double)commit : 0.0, more ? "more" : "less");
 }
 
 static void print_text(FILE *out, const struct measure *m, const struct report *r, int exit_code)

@@ -29,9 +29,15 @@ void report_errno(int err, const char *target, const char *ioctl_name)
 			"check who changed it (ls -l %s).\n", SHSTK_DEVICE, SHSTK_DEVICE);
 		break;
 	case EOPNOTSUPP:
+#if defined(__aarch64__)
+		fprintf(stderr, "no user shadow stacks on this CPU or kernel: they need an arm64 "
+			"CPU with GCS and a kernel with CONFIG_ARM64_GCS "
+			"(\"gcs\" in /proc/cpuinfo).\n");
+#else
 		fprintf(stderr, "no user shadow stacks on this CPU or kernel: they need an x86 "
 			"CPU with CET and a kernel with CONFIG_X86_USER_SHADOW_STACK "
 			"(\"user_shstk\" in /proc/cpuinfo).\n");
+#endif
 		break;
 	case ENOTTY:
 		fprintf(stderr, "the loaded shstk module does not implement %s yet: "
