@@ -4,7 +4,7 @@
  * tokens, usage) never touches CPU registers, xstate, token formats or the
  * kernel's shadow-stack internals: it asks the backend through these
  * functions. x86 CET implements them in arch_x86.c, arm64 GCS in
- * arch_arm64.c.
+ * arch_arm64.c, RISC-V Zicfiss in arch_riscv.c.
  */
 #ifndef SHSTK_ARCH_H
 #define SHSTK_ARCH_H

@@ -16,7 +16,7 @@
  * (riscv has no exit_thread()): sched_cancel_fork(), which that failure
  * path always runs (in the parent), is hooked to give back a stack shstk
  * made or a token it consumed. copy_thread() cannot fail after the shadow
- * stack is made. free_task() drops the records of task.c.
+ * stack is made.
  *
  * The user SSP is CSR ssp while in user mode; every entry to the kernel
  * from user mode moves it to thread_info.user_cfi_state.user_shdw_stk
@@ -143,7 +143,8 @@ long shstk_arch_map(unsigned long size, bool token)
 /*
  * shstk_alloc_thread_stack() sizes the stack from args->stack_size: a
  * chosen size goes in as a copy of the args with that stack size. It
- * returns the child's SSP (copy_thread() sets it), 0 or -errno.
+ * returns the child's SSP (copy_thread() sets any non-zero one), 0 for a
+ * clone that keeps the parent's stack, or -errno.
  */
 unsigned long shstk_arch_kernel_alloc(struct task_struct *child,
 				      const struct kernel_clone_args *args, unsigned long size)
@@ -158,42 +159,30 @@ unsigned long shstk_arch_kernel_alloc(struct task_struct *child,
 	return static_call(riscv_shstk_alloc)(child, args);
 }
 
-void shstk_arch_kernel_free(struct task_struct *child)
+void shstk_arch_kernel_free(struct task_struct *tsk)
 {
-	static_call(riscv_shstk_release)(child);
+	static_call(riscv_shstk_release)(tsk);
 }
 
-/* base 0 tells shstk_release() the stack is not the kernel's to unmap. */
-void shstk_arch_forget_stack(struct task_struct *child)
+/*
+ * base 0 tells shstk_release() the stack is not the kernel's to unmap.
+ * copy_thread() starts the child from any non-zero return.
+ */
+unsigned long shstk_arch_token_stack(struct task_struct *child, unsigned long ssp)
 {
 	child->thread_info.user_cfi_state.shdw_stk_base = 0;
 	child->thread_info.user_cfi_state.shdw_stk_size = 0;
-}
-
-/*
- * Replacement of shstk_alloc_thread_stack(), when the creator is armed or
- * a policy applies: copy_thread() takes the child's SSP from the return
- * value, a token stack's too.
- */
-static unsigned long riscv_shstk_alloc_hooked(struct task_struct *tsk,
-					      const struct kernel_clone_args *args)
-{
-	unsigned long ssp = shstk_clone_alloc(tsk, args);
-
-	shstk_hook_done();
 	return ssp;
 }
 
-/*
- * Only where the kernel would make a new shadow stack, and shstk has a
- * say. (A fork-like clone with a token, which x86 takes as upstream does,
- * is not taken here, as on arm64.)
- */
-static bool riscv_clone_wanted(struct task_struct *child, u64 clone_flags)
+/* Replacement of shstk_alloc_thread_stack(). */
+static unsigned long riscv_shstk_alloc_hooked(struct task_struct *tsk,
+					      const struct kernel_clone_args *args)
 {
-	return shstk_arch_enabled(current) &&
-	       (clone_flags & (CLONE_VM | CLONE_VFORK)) == CLONE_VM &&
-	       shstk_clone_wanted(current, child, clone_flags);
+	unsigned long ret = shstk_clone_alloc(tsk, args);
+
+	shstk_hook_done();
+	return ret;
 }
 
 static void notrace riscv_shstk_alloc_handler(unsigned long ip, unsigned long parent_ip,
@@ -204,25 +193,20 @@ static void notrace riscv_shstk_alloc_handler(unsigned long ip, unsigned long pa
 	if (shstk_hook_from_self(parent_ip))
 		return;
 	args = (const struct kernel_clone_args *)ftrace_regs_get_argument(fregs, 1);
-	/* Kernel threads never get here: copy_thread() calls it for user clones only. */
-	if (riscv_clone_wanted((struct task_struct *)ftrace_regs_get_argument(fregs, 0),
+	if (shstk_clone_wanted((struct task_struct *)ftrace_regs_get_argument(fregs, 0),
 			       args->flags))
 		shstk_hook_redirect(fregs, riscv_shstk_alloc_hooked);
 }
 
 /*
  * Replacement of sched_cancel_fork(), for a failing clone whose child
- * shstk gave a stack: the token and a one-shot arming go back, and a
- * sized stack is unmapped (the kernel would leave it mapped).
+ * shstk gave a stack: the kernel would leave a sized stack mapped.
+ * (shstk_release() unmaps only in current's mm: a thread's, not a fork's
+ * own copy, which goes away with it.)
  */
 static void riscv_cancel_fork_hooked(struct task_struct *p)
 {
-	shstk_clone_failed(p);
-	/*
-	 * The child shares current's mm (CLONE_VM), as shstk_release()
-	 * requires; a token stack has base 0 and is left alone.
-	 */
-	static_call(riscv_shstk_release)(p);
+	shstk_clone_stack_free(p);
 	static_call(riscv_sched_cancel_fork)(p);
 	shstk_hook_done();
 }
@@ -238,11 +222,10 @@ static void notrace riscv_cancel_fork_handler(unsigned long ip, unsigned long pa
 		shstk_hook_redirect(fregs, riscv_cancel_fork_hooked);
 }
 
-/* Replacement of shstk_release(), for threads shstk has a record of (exit, exec). */
+/* Replacement of shstk_release() (exit, exec, or a prctl turning the stack off). */
 static void riscv_shstk_release_hooked(struct task_struct *tsk)
 {
-	shstk_thread_release(tsk);
-	static_call(riscv_shstk_release)(tsk);
+	shstk_clone_stack_free(tsk);
 	shstk_hook_done();
 }
 
@@ -253,55 +236,23 @@ static void notrace riscv_shstk_release_handler(unsigned long ip, unsigned long 
 
 	if (shstk_hook_from_self(parent_ip))
 		return;
-	/*
-	 * deactivate_mm() calls it for current; so does a prctl() that
-	 * turns the shadow stack off, which shstk treats as its end too.
-	 */
+	/* deactivate_mm() and prctl() call it for current. */
 	if (tsk == current && shstk_task_known(tsk))
 		shstk_hook_redirect(fregs, riscv_shstk_release_hooked);
 }
 
-static void notrace riscv_free_task_handler(unsigned long ip, unsigned long parent_ip,
-					    struct ftrace_ops *ops, struct ftrace_regs *fregs)
-{
-	shstk_task_forget((struct task_struct *)ftrace_regs_get_argument(fregs, 0));
-}
-
-static struct shstk_hook riscv_hooks[] = {
-	/* First: records must be dropped before a task_struct can be reused. */
-	{ .name = "free_task", .handler = riscv_free_task_handler },
+struct shstk_hook shstk_arch_hooks[] = {
 	{ .name = "shstk_release", .handler = riscv_shstk_release_handler, .redirects = true },
 	{ .name = "sched_cancel_fork", .handler = riscv_cancel_fork_handler, .redirects = true },
 	{ .name = "shstk_alloc_thread_stack", .handler = riscv_shstk_alloc_handler,
 	  .redirects = true },
 };
 
-static void riscv_unhook(void)
-{
-	bool live = false;
-	int i;
-
-	for (i = ARRAY_SIZE(riscv_hooks) - 1; i >= 0; i--) {
-		live |= riscv_hooks[i].registered;
-		shstk_hook_unregister(&riscv_hooks[i]);
-	}
-	/* Never registered: no task can be in a handler or replacement. */
-	if (live)
-		shstk_hooks_sync();
-}
-
-static void riscv_release_hooks(void)
-{
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(riscv_hooks); i++)
-		shstk_hook_release(&riscv_hooks[i]);
-}
+const size_t shstk_arch_nr_hooks = ARRAY_SIZE(shstk_arch_hooks);
 
 int shstk_arch_init(u64 *features)
 {
 	unsigned long map, alloc, release, cancel, enabled;
-	size_t i;
 
 	*features = 0;
 	/* Not exported; without it, the CPU's Zicfiss alone would ignore the command line. */
@@ -329,38 +280,7 @@ int shstk_arch_init(u64 *features)
 	static_call_update(riscv_shstk_alloc, (riscv_shstk_alloc_fn *)alloc);
 	static_call_update(riscv_shstk_release, (riscv_shstk_release_fn *)release);
 	static_call_update(riscv_sched_cancel_fork, (riscv_sched_cancel_fork_fn *)cancel);
-	/* Registered on first use (shstk_arch_hooks_on()), not here. */
-	for (i = 0; i < ARRAY_SIZE(riscv_hooks); i++) {
-		if (shstk_hook_prepare(&riscv_hooks[i])) {
-			riscv_release_hooks();
-			return 0;
-		}
-	}
+	/* The hooks are clone.c's to prepare and register. */
 	*features |= SHSTK_FEAT_CLONE_SIZE | SHSTK_FEAT_CLONE_TOKEN;
 	return 0;
-}
-
-int shstk_arch_hooks_on(void)
-{
-	size_t i;
-	int err;
-
-	/* An ops without its filter would trace every function. */
-	for (i = 0; i < ARRAY_SIZE(riscv_hooks); i++)
-		if (WARN_ON_ONCE(!riscv_hooks[i].prepared))
-			return -EOPNOTSUPP;
-	for (i = 0; i < ARRAY_SIZE(riscv_hooks); i++) {
-		err = shstk_hook_register(&riscv_hooks[i]);
-		if (err) {
-			riscv_unhook();
-			return err;
-		}
-	}
-	return 0;
-}
-
-void shstk_arch_exit(void)
-{
-	riscv_unhook();
-	riscv_release_hooks();
 }
