@@ -4,12 +4,14 @@
  * tokens, usage) never touches CPU registers, xstate, token formats or the
  * kernel's shadow-stack internals: it asks the backend through these
  * functions. x86 CET implements them in arch_x86.c, arm64 GCS in
- * arch_arm64.c.
+ * arch_arm64.c, RISC-V Zicfiss in arch_riscv.c.
  */
 #ifndef SHSTK_ARCH_H
 #define SHSTK_ARCH_H
 
 #include <linux/types.h>
+
+#include "hook.h"
 
 struct kernel_clone_args;
 struct task_struct;
@@ -21,18 +23,32 @@ u32 shstk_arch_id(void);
 bool shstk_arch_hw_usable(void);
 
 /*
- * Called once at load (after shstk_ksyms_init()) and unload. init returns
- * the SHSTK_FEAT_* bits it could make work; it may also fail the load.
+ * Called once at load, after shstk_ksyms_init(): the SHSTK_FEAT_* bits the
+ * backend can make work (SHSTK_FEAT_CLONE_* only if it found every kernel
+ * function its hooks need); it may also fail the load.
  */
 int shstk_arch_init(u64 *features);
-void shstk_arch_exit(void);
 
 /*
- * Make the clone and exit paths call into shstk (SHSTK_FEAT_CLONE_*
- * work only from then on). Called once, on first use, in process
- * context; 0 or -errno with nothing left half-done.
+ * The clone and exit paths. What is common (which clones shstk takes
+ * part in, what a new thread gets, giving back after a failed clone, the
+ * records, the free_task() hook) is clone.c's; the backend hooks its
+ * kernel's functions that make and drop a thread's shadow stack (hook.h)
+ * and lists them here. clone.c prepares them at load, registers them on
+ * first use after its own free_task() hook, and unregisters them at
+ * unload. Each handler decodes its function's arguments and asks clone.c:
+ *  - where the kernel makes a new thread's stack: redirect when
+ *    shstk_clone_wanted(child, clone_flags), to a replacement that returns
+ *    shstk_clone_alloc(child, args) in place of the kernel's allocator;
+ *  - where the kernel drops a stack, at exit or exec (current) or for a
+ *    clone that fails after the allocation (the parent is current):
+ *    redirect when shstk_task_known(tsk), to a replacement that calls
+ *    shstk_clone_stack_free(tsk) in place of the kernel's free, then
+ *    whatever else the hooked function does;
+ *  - every replacement ends with shstk_hook_done().
  */
-int shstk_arch_hooks_on(void);
+extern struct shstk_hook shstk_arch_hooks[];
+extern const size_t shstk_arch_nr_hooks;
 
 /* Thread state, as SHSTK_IOC_USAGE reports it. */
 struct shstk_arch_thread {
@@ -55,15 +71,19 @@ unsigned long shstk_arch_token_ssp(unsigned long token_addr);
 long shstk_arch_map(unsigned long size, bool token);
 
 /*
- * For the clone path (shstk_clone_alloc()): the kernel's own allocation of
- * child's shadow stack for the clone args (size 0: by the kernel's rule,
- * else of that size; returns the child's SSP or -errno), its undo, and
- * telling the kernel the child's stack is not its to free.
+ * For shstk_clone_alloc() and shstk_clone_stack_free(): the kernel's own
+ * allocation of child's shadow stack for the clone args, by the kernel's
+ * rule (size 0) or of size bytes, returning what the kernel's allocator
+ * returns (-errno on failure); the kernel's own freeing of tsk's stack
+ * (nothing for a stack the kernel does not own, or in another mm); and
+ * starting child at ssp on a stack that is not the kernel's (a token's,
+ * so the kernel never frees it), returning what the allocator returns on
+ * success.
  */
 unsigned long shstk_arch_kernel_alloc(struct task_struct *child,
 				      const struct kernel_clone_args *args, unsigned long size);
-void shstk_arch_kernel_free(struct task_struct *child);
-void shstk_arch_forget_stack(struct task_struct *child);
+void shstk_arch_kernel_free(struct task_struct *tsk);
+unsigned long shstk_arch_token_stack(struct task_struct *child, unsigned long ssp);
 
 /*
  * For SHSTK_IOC_INSTALL, in the thread's own context before it returns to

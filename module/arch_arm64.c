@@ -7,15 +7,16 @@
  * copy_thread(): it maps PAGE_ALIGN(stack_size / 2), or by default
  * min(RLIMIT_STACK / 2, 2 GiB), records the stack in thread.gcs_base and
  * gcs_size, and sets the child's saved GCSPR_EL0 (thread.gcspr_el0) to the
- * top slot, which stays zero. Its return value only says whether it
- * failed. gcs_free() drops a thread's stack, from deactivate_mm() when a
+ * top slot, which stays zero; for a fork or vfork it makes nothing and
+ * only saves the parent's GCSPR for the child. Its return value only
+ * says whether it failed. gcs_free() drops a thread's stack, from deactivate_mm() when a
  * thread exits or execs (current is the thread). Unlike x86, nothing
  * drops it when copy_process() fails after copy_thread(): exit_thread()
  * does nothing on arm64, so the kernel leaves that stack mapped. For a
  * stack shstk made or a token it consumed, sched_cancel_fork(), which
  * that failure path always runs (in the parent), is hooked to give them
  * back. copy_thread() itself cannot fail after the GCS is made, so it is
- * not hooked. free_task() drops the records of task.c.
+ * not hooked. As on x86, the decisions are clone.c's.
  *
  * GCSPR_EL0 is live in the register for current and saved in
  * thread.gcspr_el0 when a task leaves a CPU (gcs_thread_switch()).
@@ -141,63 +142,48 @@ long shstk_arch_map(unsigned long size, bool token)
 /*
  * gcs_alloc_thread_stack() sizes the stack from args->stack_size / 2: a
  * chosen size goes in as a copy of the args with twice that stack size.
- * It sets the child's GCSPR itself and returns the stack's base.
+ * It sets the child's GCSPR itself and returns the stack's base (0 for a
+ * clone that keeps the parent's GCS).
  */
 unsigned long shstk_arch_kernel_alloc(struct task_struct *child,
 				      const struct kernel_clone_args *args, unsigned long size)
 {
 	struct kernel_clone_args sized;
-	unsigned long ret;
 
 	if (size) {
 		sized = *args;
 		sized.stack_size = 2 * size;
 		args = &sized;
 	}
-	ret = static_call(arm64_gcs_alloc)(child, args);
-	if (IS_ERR_VALUE(ret) || !ret)
-		return ret;
-	return child->thread.gcspr_el0;
+	return static_call(arm64_gcs_alloc)(child, args);
 }
 
-void shstk_arch_kernel_free(struct task_struct *child)
+void shstk_arch_kernel_free(struct task_struct *tsk)
 {
-	static_call(arm64_gcs_free)(child);
+	static_call(arm64_gcs_free)(tsk);
 }
 
-/* base 0 tells gcs_free() the stack is not the kernel's to unmap. */
-void shstk_arch_forget_stack(struct task_struct *child)
+/*
+ * base 0 tells gcs_free() the stack is not the kernel's to unmap. The
+ * kernel starts the child from thread.gcspr_el0, and takes any value but
+ * an error from the allocator as success.
+ */
+unsigned long shstk_arch_token_stack(struct task_struct *child, unsigned long ssp)
 {
 	child->thread.gcs_base = 0;
 	child->thread.gcs_size = 0;
-}
-
-/*
- * Replacement of gcs_alloc_thread_stack(), when the creator is armed or a
- * policy applies. The kernel takes the child's GCSPR from the thread
- * struct, not from the return value: a token stack's goes there too.
- */
-static unsigned long arm64_gcs_alloc_hooked(struct task_struct *tsk,
-					    const struct kernel_clone_args *args)
-{
-	unsigned long ssp = shstk_clone_alloc(tsk, args);
-
-	if (ssp && !IS_ERR_VALUE(ssp))
-		tsk->thread.gcspr_el0 = ssp;
-	shstk_hook_done();
+	child->thread.gcspr_el0 = ssp;
 	return ssp;
 }
 
-/*
- * Only where the kernel would make a new GCS, and shstk has a say. (A
- * fork-like clone with a token, which x86 takes as upstream does, is not
- * taken on arm64 yet.)
- */
-static bool arm64_clone_wanted(struct task_struct *child, u64 clone_flags)
+/* Replacement of gcs_alloc_thread_stack(). */
+static unsigned long arm64_gcs_alloc_hooked(struct task_struct *tsk,
+					    const struct kernel_clone_args *args)
 {
-	return shstk_arch_enabled(current) &&
-	       (clone_flags & (CLONE_VM | CLONE_VFORK)) == CLONE_VM &&
-	       shstk_clone_wanted(current, child, clone_flags);
+	unsigned long ret = shstk_clone_alloc(tsk, args);
+
+	shstk_hook_done();
+	return ret;
 }
 
 static void notrace arm64_gcs_alloc_handler(unsigned long ip, unsigned long parent_ip,
@@ -208,21 +194,18 @@ static void notrace arm64_gcs_alloc_handler(unsigned long ip, unsigned long pare
 	if (shstk_hook_from_self(parent_ip))
 		return;
 	args = (const struct kernel_clone_args *)ftrace_regs_get_argument(fregs, 1);
-	if (arm64_clone_wanted((struct task_struct *)ftrace_regs_get_argument(fregs, 0),
+	if (shstk_clone_wanted((struct task_struct *)ftrace_regs_get_argument(fregs, 0),
 			       args->flags))
 		shstk_hook_redirect(fregs, arm64_gcs_alloc_hooked);
 }
 
 /*
  * Replacement of sched_cancel_fork(), for a failing clone whose child
- * shstk gave a stack: the token and a one-shot arming go back, and a
- * sized stack is unmapped (the kernel would leave it mapped).
+ * shstk gave a stack: the kernel would leave a sized stack mapped.
  */
 static void arm64_cancel_fork_hooked(struct task_struct *p)
 {
-	shstk_clone_failed(p);
-	/* A token stack has base 0: gcs_free() leaves it alone. */
-	static_call(arm64_gcs_free)(p);
+	shstk_clone_stack_free(p);
 	static_call(arm64_sched_cancel_fork)(p);
 	shstk_hook_done();
 }
@@ -238,11 +221,10 @@ static void notrace arm64_cancel_fork_handler(unsigned long ip, unsigned long pa
 		shstk_hook_redirect(fregs, arm64_cancel_fork_hooked);
 }
 
-/* Replacement of gcs_free(), for threads shstk has a record of (exit, exec). */
+/* Replacement of gcs_free() (exit, exec). */
 static void arm64_gcs_free_hooked(struct task_struct *tsk)
 {
-	shstk_thread_release(tsk);
-	static_call(arm64_gcs_free)(tsk);
+	shstk_clone_stack_free(tsk);
 	shstk_hook_done();
 }
 
@@ -258,47 +240,18 @@ static void notrace arm64_gcs_free_handler(unsigned long ip, unsigned long paren
 		shstk_hook_redirect(fregs, arm64_gcs_free_hooked);
 }
 
-static void notrace arm64_free_task_handler(unsigned long ip, unsigned long parent_ip,
-					    struct ftrace_ops *ops, struct ftrace_regs *fregs)
-{
-	shstk_task_forget((struct task_struct *)ftrace_regs_get_argument(fregs, 0));
-}
-
-static struct shstk_hook arm64_hooks[] = {
-	/* First: records must be dropped before a task_struct can be reused. */
-	{ .name = "free_task", .handler = arm64_free_task_handler },
+struct shstk_hook shstk_arch_hooks[] = {
 	{ .name = "gcs_free", .handler = arm64_gcs_free_handler, .redirects = true },
 	{ .name = "sched_cancel_fork", .handler = arm64_cancel_fork_handler, .redirects = true },
 	{ .name = "gcs_alloc_thread_stack", .handler = arm64_gcs_alloc_handler,
 	  .redirects = true },
 };
 
-static void arm64_unhook(void)
-{
-	bool live = false;
-	int i;
-
-	for (i = ARRAY_SIZE(arm64_hooks) - 1; i >= 0; i--) {
-		live |= arm64_hooks[i].registered;
-		shstk_hook_unregister(&arm64_hooks[i]);
-	}
-	/* Never registered: no task can be in a handler or replacement. */
-	if (live)
-		shstk_hooks_sync();
-}
-
-static void arm64_release_hooks(void)
-{
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(arm64_hooks); i++)
-		shstk_hook_release(&arm64_hooks[i]);
-}
+const size_t shstk_arch_nr_hooks = ARRAY_SIZE(shstk_arch_hooks);
 
 int shstk_arch_init(u64 *features)
 {
 	unsigned long map, alloc, free, cancel;
-	size_t i;
 
 	*features = 0;
 	if (!shstk_arch_hw_usable())
@@ -320,38 +273,7 @@ int shstk_arch_init(u64 *features)
 	static_call_update(arm64_gcs_alloc, (arm64_gcs_alloc_fn *)alloc);
 	static_call_update(arm64_gcs_free, (arm64_gcs_free_fn *)free);
 	static_call_update(arm64_sched_cancel_fork, (arm64_sched_cancel_fork_fn *)cancel);
-	/* Registered on first use (shstk_arch_hooks_on()), not here. */
-	for (i = 0; i < ARRAY_SIZE(arm64_hooks); i++) {
-		if (shstk_hook_prepare(&arm64_hooks[i])) {
-			arm64_release_hooks();
-			return 0;
-		}
-	}
+	/* The hooks are clone.c's to prepare and register. */
 	*features |= SHSTK_FEAT_CLONE_SIZE | SHSTK_FEAT_CLONE_TOKEN;
 	return 0;
-}
-
-int shstk_arch_hooks_on(void)
-{
-	size_t i;
-	int err;
-
-	/* An ops without its filter would trace every function. */
-	for (i = 0; i < ARRAY_SIZE(arm64_hooks); i++)
-		if (WARN_ON_ONCE(!arm64_hooks[i].prepared))
-			return -EOPNOTSUPP;
-	for (i = 0; i < ARRAY_SIZE(arm64_hooks); i++) {
-		err = shstk_hook_register(&arm64_hooks[i]);
-		if (err) {
-			arm64_unhook();
-			return err;
-		}
-	}
-	return 0;
-}
-
-void shstk_arch_exit(void)
-{
-	arm64_unhook();
-	arm64_release_hooks();
 }

@@ -13,9 +13,8 @@
  * copy_process() skips exit_thread(): the kernel leaks its own stack
  * there, so copy_thread() is hooked too, to give back what shstk made.
  * None of these is exported; all are hooked with ftrace (hook.h) and
- * redirected to replacements below only when shstk has something to do,
- * so an unarmed clone costs one handler call per hook. free_task() drops
- * the records of task.c.
+ * redirected to replacements below only when shstk has something to do
+ * (clone.c decides), so an unarmed clone costs one handler call per hook.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -190,25 +189,27 @@ long shstk_arch_map(unsigned long size, bool token)
 	return addr;
 }
 
+/* x86's allocator returns the child's SSP. */
 unsigned long shstk_arch_kernel_alloc(struct task_struct *child,
 				      const struct kernel_clone_args *args, unsigned long size)
 {
 	return static_call(x86_alloc_thread_stack)(child, args->flags, size ?: args->stack_size);
 }
 
-void shstk_arch_kernel_free(struct task_struct *child)
+void shstk_arch_kernel_free(struct task_struct *tsk)
 {
-	static_call(x86_shstk_free)(child);
+	static_call(x86_shstk_free)(tsk);
 }
 
 /* base 0 tells shstk_free() and shstk_disable() the stack is not theirs. */
-void shstk_arch_forget_stack(struct task_struct *child)
+unsigned long shstk_arch_token_stack(struct task_struct *child, unsigned long ssp)
 {
 	child->thread.shstk.base = 0;
 	child->thread.shstk.size = 0;
+	return ssp;
 }
 
-/* Replacement of shstk_alloc_thread_stack(), when the creator is armed. */
+/* Replacement of shstk_alloc_thread_stack(). */
 static unsigned long x86_alloc_thread_stack_hooked(struct task_struct *tsk,
 						   shstk_clone_flags_t clone_flags,
 						   unsigned long stack_size)
@@ -221,29 +222,15 @@ static unsigned long x86_alloc_thread_stack_hooked(struct task_struct *tsk,
 	return ssp;
 }
 
-/* Only for a creator with its shadow stack on, when shstk has a say (clone.c). */
-static bool x86_clone_wanted(struct task_struct *child, u64 clone_flags)
-{
-	return shstk_arch_enabled(current) && shstk_clone_wanted(current, child, clone_flags);
-}
-
 static void notrace x86_alloc_thread_stack_handler(unsigned long ip, unsigned long parent_ip,
 						   struct ftrace_ops *ops,
 						   struct ftrace_regs *fregs)
 {
 	if (shstk_hook_from_self(parent_ip))
 		return;
-	if (x86_clone_wanted((struct task_struct *)ftrace_regs_get_argument(fregs, 0),
-			     ftrace_regs_get_argument(fregs, 1)))
+	if (shstk_clone_wanted((struct task_struct *)ftrace_regs_get_argument(fregs, 0),
+			       ftrace_regs_get_argument(fregs, 1)))
 		shstk_hook_redirect(fregs, x86_alloc_thread_stack_hooked);
-}
-
-/* A clone shstk took part in is failing: what it took goes back. */
-static void x86_clone_undo(struct task_struct *child)
-{
-	shstk_clone_failed(child);
-	/* A sized stack is the kernel's to unmap; a token stack has base 0. */
-	static_call(x86_shstk_free)(child);
 }
 
 /*
@@ -258,7 +245,7 @@ static int x86_copy_thread_hooked(struct task_struct *p, const struct kernel_clo
 	int err = static_call(x86_copy_thread)(p, args);
 
 	if (err && shstk_task_known(p))
-		x86_clone_undo(p);
+		shstk_clone_stack_free(p);
 	shstk_hook_done();
 	return err;
 }
@@ -277,19 +264,15 @@ static void notrace x86_copy_thread_handler(unsigned long ip, unsigned long pare
 	if (shstk_hook_from_self(parent_ip))
 		return;
 	args = (const struct kernel_clone_args *)ftrace_regs_get_argument(fregs, 1);
-	if (x86_clone_wanted((struct task_struct *)ftrace_regs_get_argument(fregs, 0), args->flags))
+	if (shstk_clone_wanted((struct task_struct *)ftrace_regs_get_argument(fregs, 0),
+			       args->flags))
 		shstk_hook_redirect(fregs, x86_copy_thread_hooked);
 }
 
-/* Replacement of shstk_free(), for threads shstk has a record of. */
+/* Replacement of shstk_free() (exit, exec, or a failed clone's exit_thread()). */
 static void x86_shstk_free_hooked(struct task_struct *tsk)
 {
-	if (tsk == current) {
-		shstk_thread_release(tsk);
-		static_call(x86_shstk_free)(tsk);
-	} else {
-		x86_clone_undo(tsk);
-	}
+	shstk_clone_stack_free(tsk);
 	shstk_hook_done();
 }
 
@@ -304,47 +287,18 @@ static void notrace x86_shstk_free_handler(unsigned long ip, unsigned long paren
 		shstk_hook_redirect(fregs, x86_shstk_free_hooked);
 }
 
-static void notrace x86_free_task_handler(unsigned long ip, unsigned long parent_ip,
-					  struct ftrace_ops *ops, struct ftrace_regs *fregs)
-{
-	shstk_task_forget((struct task_struct *)ftrace_regs_get_argument(fregs, 0));
-}
-
-static struct shstk_hook x86_hooks[] = {
-	/* First: records must be dropped before a task_struct can be reused. */
-	{ .name = "free_task", .handler = x86_free_task_handler },
+struct shstk_hook shstk_arch_hooks[] = {
 	{ .name = "shstk_free", .handler = x86_shstk_free_handler, .redirects = true },
 	{ .name = "shstk_alloc_thread_stack", .handler = x86_alloc_thread_stack_handler,
 	  .redirects = true },
 	{ .name = "copy_thread", .handler = x86_copy_thread_handler, .redirects = true },
 };
 
-static void x86_unhook(void)
-{
-	bool live = false;
-	int i;
-
-	for (i = ARRAY_SIZE(x86_hooks) - 1; i >= 0; i--) {
-		live |= x86_hooks[i].registered;
-		shstk_hook_unregister(&x86_hooks[i]);
-	}
-	/* Never registered: no task can be in a handler or replacement. */
-	if (live)
-		shstk_hooks_sync();
-}
-
-static void x86_release_hooks(void)
-{
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(x86_hooks); i++)
-		shstk_hook_release(&x86_hooks[i]);
-}
+const size_t shstk_arch_nr_hooks = ARRAY_SIZE(shstk_arch_hooks);
 
 int shstk_arch_init(u64 *features)
 {
 	unsigned long xsave, map, alloc, free, copy;
-	size_t i;
 
 	*features = 0;
 	if (!shstk_arch_hw_usable())
@@ -372,38 +326,7 @@ int shstk_arch_init(u64 *features)
 	static_call_update(x86_alloc_thread_stack, (x86_alloc_thread_stack_fn *)alloc);
 	static_call_update(x86_shstk_free, (x86_shstk_free_fn *)free);
 	static_call_update(x86_copy_thread, (x86_copy_thread_fn *)copy);
-	/* Registered on first use (shstk_arch_hooks_on()), not here. */
-	for (i = 0; i < ARRAY_SIZE(x86_hooks); i++) {
-		if (shstk_hook_prepare(&x86_hooks[i])) {
-			x86_release_hooks();
-			return 0;
-		}
-	}
+	/* The hooks are clone.c's to prepare and register. */
 	*features |= SHSTK_FEAT_CLONE_SIZE | SHSTK_FEAT_CLONE_TOKEN;
 	return 0;
-}
-
-int shstk_arch_hooks_on(void)
-{
-	size_t i;
-	int err;
-
-	/* An ops without its filter would trace every function. */
-	for (i = 0; i < ARRAY_SIZE(x86_hooks); i++)
-		if (WARN_ON_ONCE(!x86_hooks[i].prepared))
-			return -EOPNOTSUPP;
-	for (i = 0; i < ARRAY_SIZE(x86_hooks); i++) {
-		err = shstk_hook_register(&x86_hooks[i]);
-		if (err) {
-			x86_unhook();
-			return err;
-		}
-	}
-	return 0;
-}
-
-void shstk_arch_exit(void)
-{
-	x86_unhook();
-	x86_release_hooks();
 }

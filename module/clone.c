@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * SET_CLONE / GET_CLONE, and what a new thread gets when its creator is
- * armed or a policy applies (policy.c). The arch backend calls shstk_clone_alloc() in place of the
- * kernel's own thread shadow-stack allocation, in the clone's context
- * (preemptible, the child not yet runnable), so the child's first user
- * instruction already runs on its final shadow stack:
+ * armed or a policy applies (policy.c), for every architecture. The arch
+ * backend hooks the kernel's functions that make and drop a thread's
+ * shadow stack (arch.h says how); its replacements call
+ * shstk_clone_alloc() in place of the kernel's allocation, in the clone's
+ * context (preemptible, the child not yet runnable), so the child's first
+ * user instruction already runs on its final shadow stack:
  *
  *   size arming:  the kernel's allocator runs with the armed size instead
  *                 of the thread's stack size, so it maps that size itself
@@ -16,10 +18,10 @@
  * Why this is safe:
  *  - a clone that fails after this ran gives back what it took: the sized
  *    stack is unmapped and shstk_clone_failed() restores the token and the
- *    one-shot arming, from shstk_free() (exit_thread(), when copy_process()
- *    fails after copy_thread()) or from the arch's copy_thread() hook (when
- *    copy_thread() itself fails after making the stack, a path on which
- *    the kernel never calls shstk_free());
+ *    one-shot arming, through shstk_clone_stack_free(), which the backend
+ *    calls on every path by which copy_process() can fail after the
+ *    allocation (the kernel's own free there, or where the kernel has
+ *    none, a hook that runs on that path);
  *  - which clones: as upstream's shadow_stack_token, a token arming is
  *    used by the next clone of any kind (shstk_clone_wanted()): a thread
  *    (CLONE_VM) takes the token in the shared mm, a vfork child too, and
@@ -43,6 +45,7 @@
 #include <linux/sched/task.h>
 
 #include "arch.h"
+#include "hook.h"
 #include "shstk.h"
 
 #define SHSTK_CLONE_FLAGS (SHSTK_CLONE_PERSIST | SHSTK_CLONE_EXIT_TOKEN)
@@ -102,16 +105,17 @@ static bool shstk_clone_is_thread(u64 clone_flags)
 }
 
 /*
- * Atomic-safe, from the arch hooks (parent is current, its shadow stack
- * on): does shstk take part in making child? See the top comment.
+ * Atomic-safe, from the arch hooks' handlers (current is the parent):
+ * does shstk take part in making child? Only if current's shadow stack is
+ * on; then see the top comment.
  */
-bool shstk_clone_wanted(struct task_struct *parent, struct task_struct *child, u64 clone_flags)
+bool shstk_clone_wanted(struct task_struct *child, u64 clone_flags)
 {
-	if (child->flags & PF_USER_WORKER)
+	if (!shstk_arch_enabled(current) || (child->flags & PF_USER_WORKER))
 		return false;
 	if (shstk_clone_is_thread(clone_flags))
-		return shstk_task_armed(parent, false) || shstk_policy_active(parent);
-	return shstk_task_armed(parent, true);
+		return shstk_task_armed(current, false) || shstk_policy_active(current);
+	return shstk_task_armed(current, true);
 }
 
 static unsigned long shstk_clone_token(struct task_struct *child, const struct shstk_arming *arm,
@@ -136,21 +140,20 @@ static unsigned long shstk_clone_token(struct task_struct *child, const struct s
 	ti->base = base;
 	ti->size = shstk_arch_token_ssp(arm->token) - base;
 	ti->exit_token = arm->flags & SHSTK_CLONE_EXIT_TOKEN;
-	shstk_arch_forget_stack(child);
-	return shstk_arch_token_ssp(arm->token);
+	return shstk_arch_token_stack(child, shstk_arch_token_ssp(arm->token));
 }
 
 /*
  * Instead of the kernel's allocation of child's shadow stack for the
- * clone args: returns the child's SSP, or a negative errno that fails the
- * clone.
+ * clone args: returns what the kernel's allocator returns (arch.h), or a
+ * negative errno that fails the clone.
  */
 unsigned long shstk_clone_alloc(struct task_struct *child, const struct kernel_clone_args *args)
 {
 	bool thread = shstk_clone_is_thread(args->flags);
 	struct shstk_thread_info ti = {};
 	struct shstk_arming arm;
-	unsigned long ssp;
+	unsigned long ret;
 	int err;
 
 	/* Not a thread: only a token arming applies. */
@@ -165,29 +168,29 @@ unsigned long shstk_clone_alloc(struct task_struct *child, const struct kernel_c
 	}
 
 	if (arm.token) {
-		ssp = shstk_clone_token(child, &arm, &ti);
+		ret = shstk_clone_token(child, &arm, &ti);
 	} else {
-		ssp = shstk_arch_kernel_alloc(child, args, arm.size);
+		ret = shstk_arch_kernel_alloc(child, args, arm.size);
 		ti.origin = SHSTK_ORIGIN_SIZED;
 	}
-	if (IS_ERR_VALUE(ssp))
+	if (IS_ERR_VALUE(ret))
 		goto fail;
 
 	err = shstk_task_set_thread(child, &ti, &arm);
 	if (err) {
-		/* Undo before failing the clone: the kernel will not run shstk_free(). */
+		/* Undo before failing the clone: without a record, no hook will. */
 		if (arm.token)
 			shstk_token_restore(child->mm, arm.token, ti.base);
 		else
 			shstk_arch_kernel_free(child);
-		ssp = err;
+		ret = err;
 		goto fail;
 	}
-	return ssp;
+	return ret;
 
 fail:
 	shstk_task_rearm(current, &arm);
-	return ssp;
+	return ret;
 }
 
 /*
@@ -195,7 +198,7 @@ fail:
  * dropping child's shadow stack (current is the parent). The kernel frees
  * a sized stack itself; a token is given back, and a one-shot arming.
  */
-void shstk_clone_failed(struct task_struct *child)
+static void shstk_clone_failed(struct task_struct *child)
 {
 	struct shstk_thread_info ti;
 	struct shstk_arming consumed;
@@ -217,7 +220,7 @@ void shstk_clone_failed(struct task_struct *child)
  * the stack can be reused). An exec also ends the arming: it belonged to
  * the old program.
  */
-void shstk_thread_release(struct task_struct *tsk)
+static void shstk_thread_release(struct task_struct *tsk)
 {
 	struct shstk_thread_info ti;
 
@@ -225,4 +228,111 @@ void shstk_thread_release(struct task_struct *tsk)
 		shstk_token_write(tsk->mm, ti.token, ti.base);
 	if (!(tsk->flags & PF_EXITING))
 		shstk_task_set_arming(tsk, NULL);
+}
+
+/*
+ * Instead of the kernel's freeing of tsk's shadow stack, for a task with
+ * a record: tsk exits or execs (tsk is current), or its clone failed
+ * after shstk_clone_alloc() (current is the parent). A sized stack is the
+ * kernel's to unmap; a token stack the kernel does not own.
+ */
+void shstk_clone_stack_free(struct task_struct *tsk)
+{
+	if (tsk == current)
+		shstk_thread_release(tsk);
+	else
+		shstk_clone_failed(tsk);
+	shstk_arch_kernel_free(tsk);
+}
+
+static void notrace shstk_free_task_handler(unsigned long ip, unsigned long parent_ip,
+					    struct ftrace_ops *ops, struct ftrace_regs *fregs)
+{
+	shstk_task_forget((struct task_struct *)ftrace_regs_get_argument(fregs, 0));
+}
+
+/* Registered first: records must be dropped before a task_struct can be reused. */
+static struct shstk_hook shstk_free_task_hook = {
+	.name = "free_task",
+	.handler = shstk_free_task_handler,
+};
+
+/* The hooks in registration order: free_task(), then the backend's. */
+static size_t shstk_clone_nr_hooks(void)
+{
+	return 1 + shstk_arch_nr_hooks;
+}
+
+static struct shstk_hook *shstk_clone_hook(size_t i)
+{
+	return i ? &shstk_arch_hooks[i - 1] : &shstk_free_task_hook;
+}
+
+static void shstk_clone_unhook(void)
+{
+	bool live = false;
+	size_t i;
+
+	for (i = shstk_clone_nr_hooks(); i-- > 0;) {
+		live |= shstk_clone_hook(i)->registered;
+		shstk_hook_unregister(shstk_clone_hook(i));
+	}
+	/* Never registered: no task can be in a handler or replacement. */
+	if (live)
+		shstk_hooks_sync();
+}
+
+static void shstk_clone_release_hooks(void)
+{
+	size_t i;
+
+	for (i = 0; i < shstk_clone_nr_hooks(); i++)
+		shstk_hook_release(shstk_clone_hook(i));
+}
+
+/*
+ * Load, once the backend's init set SHSTK_FEAT_CLONE_*: every hook's
+ * ftrace filter. 0, or -errno with none left prepared (the clone
+ * features are then unavailable).
+ */
+int shstk_clone_init(void)
+{
+	size_t i;
+	int err;
+
+	for (i = 0; i < shstk_clone_nr_hooks(); i++) {
+		err = shstk_hook_prepare(shstk_clone_hook(i));
+		if (err) {
+			shstk_clone_release_hooks();
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* First use (shstk_activate()): the hooks go live, all or none. */
+int shstk_clone_hooks_on(void)
+{
+	size_t i;
+	int err;
+
+	/* An ops without its filter would trace every function. */
+	for (i = 0; i < shstk_clone_nr_hooks(); i++)
+		if (WARN_ON_ONCE(!shstk_clone_hook(i)->prepared))
+			return -EOPNOTSUPP;
+	for (i = 0; i < shstk_clone_nr_hooks(); i++) {
+		err = shstk_hook_register(shstk_clone_hook(i));
+		if (err) {
+			shstk_clone_unhook();
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* Unload: unhooks and waits for every task to leave the module's code. */
+void shstk_clone_exit(void)
+{
+	shstk_clone_unhook();
+	shstk_clone_release_hooks();
 }

@@ -52,7 +52,7 @@ int shstk_activate(void)
 		if (err)
 			goto out;
 	}
-	err = shstk_arch_hooks_on();
+	err = shstk_clone_hooks_on();
 	if (err) {
 		/* Policies can have no record yet: only the probes to undo. */
 		shstk_policy_hooks_off();
@@ -128,6 +128,9 @@ static int __init shstk_init(void)
 	err = shstk_arch_init(&shstk_features);
 	if (err)
 		goto err_tasks;
+	/* The clone features need their hooks (arch.h). */
+	if ((shstk_features & SHSTK_FEAT_CLONE_SIZE) && shstk_clone_init())
+		shstk_features &= ~(SHSTK_FEAT_CLONE_SIZE | SHSTK_FEAT_CLONE_TOKEN);
 	/* Policies size threads through the clone hook. */
 	if ((shstk_features & SHSTK_FEAT_CLONE_SIZE) && shstk_policy_init())
 		shstk_features |= SHSTK_FEAT_POLICY;
@@ -167,7 +170,7 @@ static int __init shstk_init(void)
 
 err_arch:
 	shstk_policy_exit_all();
-	shstk_arch_exit();
+	shstk_clone_exit();
 err_tasks:
 	shstk_tasks_exit();
 	return err;
@@ -187,7 +190,7 @@ static void __exit shstk_exit(void)
 	misc_deregister(&shstk_miscdev);
 	shstk_policy_exit_all();
 	/* Unhooks and waits for every task to leave the module's code. */
-	shstk_arch_exit();
+	shstk_clone_exit();
 	shstk_tasks_exit();
 }
 

@@ -56,10 +56,13 @@ void shstk_ioc_alloc_undo(union shstk_ioc_arg *arg);
 /* clone.c: SET_CLONE arming and what a new thread gets */
 int shstk_ioc_set_clone(union shstk_ioc_arg *arg);
 int shstk_ioc_get_clone(union shstk_ioc_arg *arg);
-bool shstk_clone_wanted(struct task_struct *parent, struct task_struct *child, u64 clone_flags);
+int shstk_clone_init(void);
+int shstk_clone_hooks_on(void);
+void shstk_clone_exit(void);
+/* For the arch backend's hooks (arch.h) */
+bool shstk_clone_wanted(struct task_struct *child, u64 clone_flags);
 unsigned long shstk_clone_alloc(struct task_struct *child, const struct kernel_clone_args *args);
-void shstk_clone_failed(struct task_struct *child);
-void shstk_thread_release(struct task_struct *tsk);
+void shstk_clone_stack_free(struct task_struct *tsk);
 
 /* policy.c: process policies and the system default */
 bool shstk_policy_init(void);

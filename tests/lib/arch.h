@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * What differs between architectures, for the tests: x86-64 CET and arm64
- * GCS. The tests ask these helpers and stay the same on both:
+ * What differs between architectures, for the tests: x86-64 CET, arm64
+ * GCS and RISC-V Zicfiss. The tests ask these helpers and stay the same on
+ * all:
  *
  *   SHSTK_TEST_ARCH          the SHSTK_ARCH_* that INFO must report
  *   SHSTK_HW_NAME            what says the hardware is there, for messages
@@ -25,10 +26,17 @@
  *                            whose mapping ends at top
  *   SHSTK_TOKEN_COPY_DISTANCE  how far below a token a copy of its value is
  *                            the nearest invalid token (names another address)
+ *   shstk_read_ss(addr)      the u64 of shadow-stack memory at addr, read by
+ *                            any thread (a plain load on x86 and arm64)
+ *   SHSTK_SS_ACCESS_HERE()   in a child that ends with _exit(): let plain
+ *                            loads and stores reach shadow-stack memory as
+ *                            they do on x86 and arm64 (where it does
+ *                            nothing); 0 or -errno
  */
 #ifndef SHSTK_TEST_ARCH_H
 #define SHSTK_TEST_ARCH_H
 
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -218,8 +226,138 @@ static inline uint64_t shstk_empty_ssp(uint64_t top)
 /* A cap token holds its page's address: a copy is wrong only a page away. */
 #define SHSTK_TOKEN_COPY_DISTANCE	4096
 
+#elif defined(__riscv) && __riscv_xlen == 64
+
+#include "zicfiss.h"
+
+#define SHSTK_TEST_ARCH SHSTK_ARCH_RISCV_ZICFISS
+#define SHSTK_HW_NAME "PR_GET_SHADOW_STACK_STATUS"
+/* riscv takes no feature mask here: the argument must be 0. */
+#define SHSTK_LOCK_HERE() SHSTK_PRCTL(PR_LOCK_SHADOW_STACK_STATUS, 0)
+
+/*
+ * The kernel answers PR_GET_SHADOW_STACK_STATUS only when the CPU has
+ * Zicfiss and user shadow stacks are not turned off on its command line
+ * (EINVAL otherwise): exactly "processes can have shadow stacks".
+ */
+static inline bool shstk_hw_available(void)
+{
+	unsigned long mode = 0;
+
+	return !prctl(PR_GET_SHADOW_STACK_STATUS, &mode, 0, 0, 0);
+}
+
+static inline bool shstk_status_enabled(void)
+{
+	unsigned long mode = 0;
+
+	return !prctl(PR_GET_SHADOW_STACK_STATUS, &mode, 0, 0, 0) &&
+	       (mode & PR_SHADOW_STACK_ENABLE);
+}
+
+/*
+ * In assembly, as the compiler would build a function that saves ra: its
+ * saved ra is overwritten with `to` (a0) and reloaded, and the sspopchk
+ * before the ret compares it with the entry the sspush made.
+ */
+void shstk_smash_return(void (*to)(void));
+extern const char shstk_smash_return_chk[];
+__asm__(".pushsection .text\n"
+	".weak shstk_smash_return\n"
+	".type shstk_smash_return, %function\n"
+	"shstk_smash_return:\n"
+	"	sspush ra\n"
+	"	addi sp, sp, -16\n"
+	"	sd ra, 8(sp)\n"
+	"	sd a0, 8(sp)\n"
+	"	ld ra, 8(sp)\n"
+	"	addi sp, sp, 16\n"
+	".weak shstk_smash_return_chk\n"
+	"shstk_smash_return_chk:\n"
+	"	sspopchk ra\n"
+	"	ret\n"
+	".size shstk_smash_return, . - shstk_smash_return\n"
+	".popsection\n");
+
+/*
+ * A failed sspopchk is a software-check exception, reported as SEGV_CPERR
+ * at the faulting instruction (handle_user_cfi_violation()).
+ */
+static inline void *shstk_cperr_addr(void)
+{
+	return (void *)shstk_smash_return_chk;
+}
+
+/* A restore token holds the address just above it (create_rstor_token()). */
+static inline uint64_t shstk_token_value(uint64_t addr)
+{
+	return addr + 8;
+}
+
+#ifndef NT_RISCV_USER_CFI
+#define NT_RISCV_USER_CFI	0x903
+#endif
+/* struct user_cfi_state: cfi_status.cfi_state, shstk_ptr. */
+#define SHSTK_NT_REGSET		NT_RISCV_USER_CFI
+#define SHSTK_REGSET_SSP	1
+
+/* shstk_alloc_thread_stack(): the stack size itself, as on x86. */
+static inline uint64_t shstk_kernel_rule_clone(uint64_t stack_size)
+{
+	return (stack_size + 4095) & ~4095ULL;
+}
+
+/*
+ * What glibc's clone3() stack_size adds to a pthread's stack size, after
+ * the kernel's page rounding: nothing with Debian sid's riscv64 glibc 2.43
+ * (seen: 1 MiB, 8 MiB and 64 MiB pthreads got shadow stacks of exactly
+ * that size).
+ */
+#define SHSTK_GLIBC_GUARD	0ULL
+
+/* SSP starts at the very top. */
+static inline uint64_t shstk_empty_ssp(uint64_t top)
+{
+	return top;
+}
+
+/* A token holds its own address (+ 8): a copy is wrong one slot away. */
+#define SHSTK_TOKEN_COPY_DISTANCE	8
+
+/*
+ * Shadow-stack pages are PTE.xwr = 010, an encoding reserved where the
+ * accessing thread's shadow stack is off: there a plain load or store to
+ * one faults, and Linux 7.2 retries the access forever (seen in QEMU
+ * 11.1: the thread hangs until killed). /proc/self/mem reads it as
+ * ptrace does, from any thread.
+ */
+static inline uint64_t shstk_read_ss(uint64_t addr)
+{
+	uint64_t v = ~0ULL;
+	int fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (pread(fd, &v, sizeof(v), (off_t)addr) != sizeof(v))
+			v = ~0ULL;
+		close(fd);
+	}
+	return v;
+}
+
+/* With its shadow stack on, a store to one is an access fault: SIGSEGV. */
+#define SHSTK_SS_ACCESS_HERE() SHSTK_ENABLE_HERE()
+
 #else
-#error "no user shadow stacks on this architecture (x86-64 CET, arm64 GCS)"
+#error "no user shadow stacks on this architecture (x86-64 CET, arm64 GCS, riscv64 Zicfiss)"
+#endif
+
+#if !defined(__riscv)
+static inline uint64_t shstk_read_ss(uint64_t addr)
+{
+	return *(volatile uint64_t *)(uintptr_t)addr;
+}
+
+#define SHSTK_SS_ACCESS_HERE() 0
 #endif
 
 static inline uint64_t shstk_kernel_rule(uint64_t pthread_stack)

@@ -118,6 +118,39 @@ long raw_clone3_thread(struct raw_clone_args *a, struct raw_thread *t, char *top
 			 : "memory", "cc");
 	return x0;
 }
+#elif defined(__riscv) && __riscv_xlen == 64
+static inline __attribute__((always_inline))
+long raw_clone3_thread(struct raw_clone_args *a, struct raw_thread *t, char *top)
+{
+	register long a7 __asm__("a7") = __NR_clone3;
+	register long a0 __asm__("a0") = (long)a;
+	register long a1 __asm__("a1") = sizeof(*a);
+	register long s2 __asm__("s2") = (long)t;
+	register long s3 __asm__("s3") = (long)top;
+
+	__asm__ volatile("ecall\n\t"
+			 "bnez a0, 1f\n\t"
+			 /* The new thread: own stack, then SSP as the kernel set it. */
+			 "mv sp, s3\n\t"
+			 "ssrdp a0\n\t"
+			 "sd a0, %[ssp](s2)\n\t"
+			 "ld a0, %[arg](s2)\n\t"
+			 "ld a1, %[fn](s2)\n\t"
+			 "jalr a1\n\t"
+			 "li a0, 0\n\t"
+			 "li a7, %[nr_exit]\n\t"
+			 "ecall\n\t"
+			 "unimp\n"
+			 "1:"
+			 : "+r"(a0)
+			 : "r"(a7), "r"(a1), "r"(s2), "r"(s3),
+			   [ssp] "i"(offsetof(struct raw_thread, first_ssp)),
+			   [arg] "i"(offsetof(struct raw_thread, arg)),
+			   [fn] "i"(offsetof(struct raw_thread, fn)),
+			   [nr_exit] "i"(__NR_exit)
+			 : "memory");
+	return a0;
+}
 #else
 #error "no raw clone3() thread for this architecture"
 #endif
@@ -165,6 +198,25 @@ long raw_clone3_or_exit(void *args, unsigned long size)
 			 : "r"(x8), "r"(x1), [nr_exit] "i"(__NR_exit)
 			 : "memory", "cc");
 	return x0;
+}
+#elif defined(__riscv) && __riscv_xlen == 64
+static inline __attribute__((always_inline))
+long raw_clone3_or_exit(void *args, unsigned long size)
+{
+	register long a7 __asm__("a7") = __NR_clone3;
+	register long a0 __asm__("a0") = (long)args;
+	register long a1 __asm__("a1") = (long)size;
+
+	__asm__ volatile("ecall\n\t"
+			 "bnez a0, 1f\n\t"
+			 "li a7, %[nr_exit]\n\t"
+			 "ecall\n\t"
+			 "unimp\n"
+			 "1:"
+			 : "+r"(a0)
+			 : "r"(a7), "r"(a1), [nr_exit] "i"(__NR_exit)
+			 : "memory");
+	return a0;
 }
 #endif
 
@@ -228,6 +280,32 @@ long raw_clone3_spinner(struct raw_clone_args *a, volatile uint64_t *ssp, volati
 			 : "r"(x8), "r"(x1), "r"(x19), "r"(x20), [nr_exit] "i"(__NR_exit)
 			 : "memory", "cc");
 	return x0;
+}
+#elif defined(__riscv) && __riscv_xlen == 64
+static inline __attribute__((always_inline))
+long raw_clone3_spinner(struct raw_clone_args *a, volatile uint64_t *ssp, volatile int *go)
+{
+	register long a7 __asm__("a7") = __NR_clone3;
+	register long a0 __asm__("a0") = (long)a;
+	register long a1 __asm__("a1") = sizeof(*a);
+	register long s2 __asm__("s2") = (long)ssp;
+	register long s3 __asm__("s3") = (long)go;
+
+	__asm__ volatile("ecall\n\t"
+			 "bnez a0, 2f\n"
+			 "1:\tssrdp a0\n\t"
+			 "sd a0, 0(s2)\n\t"
+			 "lw a0, 0(s3)\n\t"
+			 "beqz a0, 1b\n\t"
+			 "li a0, 0\n\t"
+			 "li a7, %[nr_exit]\n\t"
+			 "ecall\n\t"
+			 "unimp\n"
+			 "2:"
+			 : "+r"(a0)
+			 : "r"(a7), "r"(a1), "r"(s2), "r"(s3), [nr_exit] "i"(__NR_exit)
+			 : "memory");
+	return a0;
 }
 #endif
 

@@ -4,7 +4,8 @@
  *  - threads made with clone3() directly (lib/clone3.h) share their
  *    creator's TLS, so they must not write errno;
  *  - tests that need the exact shadow-stack pointer a system call sees:
- *    RDSSPQ and SYSCALL (arm64: MRS GCSPR_EL0 and SVC) in one asm
+ *    RDSSPQ and SYSCALL (arm64: MRS GCSPR_EL0 and SVC; riscv64: SSRDP
+ *    and ECALL) in one asm
  *    statement, so no call or return can move SSP in between (the system
  *    call instruction itself does not touch the shadow stack).
  * Every function here returns the raw result: >= 0, or -errno.
@@ -191,6 +192,91 @@ long raw_vfork_ssps(uint64_t *parent_ssp, volatile uint64_t *child_ssp)
 			 : "memory", "cc");
 	*parent_ssp = s;
 	return x0;
+}
+
+#elif defined(__riscv) && __riscv_xlen == 64
+
+static inline __attribute__((always_inline))
+long raw_syscall3(long nr, long a1, long a2, long a3)
+{
+	register long a7 __asm__("a7") = nr;
+	register long a0 __asm__("a0") = a1;
+	register long r1 __asm__("a1") = a2;
+	register long r2 __asm__("a2") = a3;
+
+	__asm__ volatile("ecall"
+			 : "+r"(a0)
+			 : "r"(a7), "r"(r1), "r"(r2)
+			 : "memory");
+	return a0;
+}
+
+/* ioctl(fd, cmd, arg); *ssp gets the SSP the kernel sees at the call. */
+static inline __attribute__((always_inline))
+long raw_ioctl_at_ssp(int fd, unsigned long cmd, void *arg, uint64_t *ssp)
+{
+	register long a7 __asm__("a7") = __NR_ioctl;
+	register long a0 __asm__("a0") = fd;
+	register long a1 __asm__("a1") = (long)cmd;
+	register long a2 __asm__("a2") = (long)arg;
+	uint64_t s;
+
+	__asm__ volatile("ssrdp %[s]\n\t"
+			 "ecall"
+			 : "+r"(a0), [s] "=&r"(s)
+			 : "r"(a7), "r"(a1), "r"(a2)
+			 : "memory");
+	*ssp = s;
+	return a0;
+}
+
+/* read(fd, buf, len), publishing the SSP at the call in *ssp first. */
+static inline __attribute__((always_inline))
+long raw_read_at_ssp(int fd, void *buf, unsigned long len, volatile uint64_t *ssp)
+{
+	register long a7 __asm__("a7") = __NR_read;
+	register long a0 __asm__("a0") = fd;
+	register long a1 __asm__("a1") = (long)buf;
+	register long a2 __asm__("a2") = (long)len;
+	uint64_t s;
+
+	__asm__ volatile("ssrdp %[s]\n\t"
+			 "sd %[s], 0(%[out])\n\t"
+			 "ecall"
+			 : "+r"(a0), [s] "=&r"(s)
+			 : "r"(a7), "r"(a1), "r"(a2), [out] "r"(ssp)
+			 : "memory");
+	return a0;
+}
+
+/* vfork() (riscv64 has only clone(CLONE_VM | CLONE_VFORK)), as on x86. */
+static inline __attribute__((always_inline))
+long raw_vfork_ssps(uint64_t *parent_ssp, volatile uint64_t *child_ssp)
+{
+	register long a7 __asm__("a7") = __NR_clone;
+	register long a0 __asm__("a0") = CLONE_VM | CLONE_VFORK | SIGCHLD;
+	register long a1 __asm__("a1") = 0;
+	register long a2 __asm__("a2") = 0;
+	register long a3 __asm__("a3") = 0;
+	register long a4 __asm__("a4") = 0;
+	uint64_t s;
+
+	__asm__ volatile("ssrdp %[s]\n\t"
+			 "ecall\n\t"
+			 "bnez a0, 1f\n\t"
+			 "ssrdp a1\n\t"
+			 "sd a1, 0(%[out])\n\t"
+			 "li a0, 7\n\t"
+			 "li a7, %[nr_exit]\n\t"
+			 "ecall\n\t"
+			 "unimp\n"
+			 "1:"
+			 : "+r"(a0), [s] "=&r"(s)
+			 : "r"(a7), "r"(a1), "r"(a2), "r"(a3), "r"(a4), [out] "r"(child_ssp),
+			   [nr_exit] "i"(__NR_exit)
+			 : "memory");
+	*parent_ssp = s;
+	return a0;
 }
 
 #else

@@ -39,6 +39,9 @@ need_pkgs() {
 #   7.2-arm64  7.2.13+deb14-arm64  the same for arm64 (GCS guest), cross-built
 #                               with aarch64-linux-gnu-gcc 16 in the sid root
 #   7.3-arm64  7.3.4+deb13-arm64   trixie-backports for arm64, gcc 14 (cross)
+#   7.2-riscv64  7.2.13+deb14-riscv64  unstable for riscv64 (Zicfiss guest),
+#                               cross-built with riscv64-linux-gnu-gcc 16
+#                               (trixie-backports serves no riscv64 kernel)
 # SHSTK_KVER picks one, by series or by exact release (default 6.12).
 # Releases vanish from the archive as it moves on: where the pinned one is
 # gone, the newest of its series is used, and said. The release's last
@@ -47,6 +50,7 @@ need_pkgs() {
 # kernels apart, until that guest joins tests/check.
 SHSTK_KERNEL_SERIES="6.12 7.3 7.2"
 SHSTK_GCS_KERNEL_SERIES="7.2-arm64 7.3-arm64"
+SHSTK_ZICFISS_KERNEL_SERIES="7.2-riscv64"
 kernel_pinned() {
 	case "$1" in
 	6.12) echo 6.12.117+deb12-amd64 ;;
@@ -54,15 +58,17 @@ kernel_pinned() {
 	7.2) echo 7.2.13+deb14-amd64 ;;
 	7.2-arm64) echo 7.2.13+deb14-arm64 ;;
 	7.3-arm64) echo 7.3.4+deb13-arm64 ;;
+	7.2-riscv64) echo 7.2.13+deb14-riscv64 ;;
 	*) return 1 ;;
 	esac
 }
 
-# kernel_arch [RELEASE]: Debian's architecture of a kernel (amd64, arm64).
+# kernel_arch [RELEASE]: Debian's architecture of a kernel (amd64, arm64, riscv64).
 kernel_arch() {
 	local r=${1:-$SHSTK_KVER}
 	case "$r" in
 	*-arm64) echo arm64 ;;
+	*-riscv64) echo riscv64 ;;
 	*) echo amd64 ;;	# Debian's -amd64, and our own x86 builds (-shstk-debug)
 	esac
 }
@@ -80,6 +86,17 @@ kernel_pkg() {
 kernel_make_vars() {
 	case "$(kernel_arch)" in
 	arm64) echo ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- ;;
+	riscv64) echo ARCH=riscv CROSS_COMPILE=riscv64-linux-gnu- ;;
+	esac
+}
+
+# guest_cross_gcc: the sid root's gcc for the guest kernel's architecture
+# (init and test programs; the module is built by the kernel's own compiler).
+guest_cross_gcc() {
+	case "$(kernel_arch)" in
+	arm64) echo aarch64-linux-gnu-gcc ;;
+	riscv64) echo riscv64-linux-gnu-gcc ;;
+	*) echo gcc ;;
 	esac
 }
 

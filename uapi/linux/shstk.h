@@ -27,6 +27,7 @@
 /* shstk_info.arch */
 #define SHSTK_ARCH_X86_64	1	/* x86-64 CET user shadow stack */
 #define SHSTK_ARCH_ARM64_GCS	2	/* arm64 Guarded Control Stack */
+#define SHSTK_ARCH_RISCV_ZICFISS	3	/* RISC-V Zicfiss shadow stack */
 
 /* shstk_info.features: a bit is set only when that part works here. */
 #define SHSTK_FEAT_HW		0x1ULL	/* CPU and kernel run user shadow stacks */
