@@ -19,4 +19,4 @@ SHSTK_RACE_SUITE=(race_test clone_test:racing_clones_on_one_token_have_one_winne
 # `make -C tests gcs` into tests/build/arm64/: the kselftest programs so far
 # (libshstk, shstkctl and the fuzzer do not build for arm64 yet).
 SHSTK_GCS_SUITE=(info_test cet_smoke_test alloc_test clone_test usage_test policy_test install_test
-	badinput_test race_test fault_test lifetime_test)
+	clone3_upstream_test badinput_test race_test fault_test lifetime_test)
