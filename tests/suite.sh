@@ -16,7 +16,8 @@ SHSTK_RACE_SUITE=(race_test clone_test:racing_clones_on_one_token_have_one_winne
 	install_test:target_killed_while_install_pending lib_test:concurrent_first_calls_share_one_fd
 	lifetime_test:unload_while_usage_calls_run_in_other_threads:unload_with_armed_threads_leaves_them_the_kernels_rule)
 # The arm64 GCS guest's suite (tests/vm/run --gcs), cross-built by
-# `make -C tests gcs` into tests/build/arm64/: the kselftest programs so far
-# (libshstk, shstkctl and the fuzzer do not build for arm64 yet).
+# `make -C tests gcs` into tests/build/arm64/: the kselftest programs and
+# the fuzzer so far (libshstk and shstkctl do not build for arm64 yet).
 SHSTK_GCS_SUITE=(info_test cet_smoke_test alloc_test clone_test usage_test policy_test install_test
-	clone3_upstream_test badinput_test race_test fault_test lifetime_test)
+	clone3_upstream_test badinput_test race_test fault_test fuzz-run lifetime_test)
+SHSTK_GCS_SUITE_FILES=(shstk_fuzz)
