@@ -71,6 +71,10 @@ version-check:
 	@[ "$(VERSION)" = "$(DKMS_VERSION)" ] || { echo "dkms.conf PACKAGE_VERSION is" \
 		"'$(DKMS_VERSION)', module/version.h says '$(VERSION)': make them equal" >&2; exit 1; }
 
+# DKMS_ARCH: the kernel's architecture as DKMS names it (aarch64), for a
+# kernel of another architecture than this machine's (a cross build).
+DKMS_KARCH := $(if $(DKMS_ARCH),/$(DKMS_ARCH))
+
 # Replaces an earlier install of the same version (on every kernel).
 dkms-install: version-check
 	@if [ -n "$$(dkms status -m shstk -v $(VERSION) 2>/dev/null)" ]; then \
@@ -79,8 +83,8 @@ dkms-install: version-check
 	rm -rf $(DKMS_SRC)
 	$(call copy-src,$(DKMS_SRC))
 	dkms add shstk/$(VERSION)
-	dkms build shstk/$(VERSION) -k $(KVER)
-	dkms install shstk/$(VERSION) -k $(KVER)
+	dkms build shstk/$(VERSION) -k $(KVER)$(DKMS_KARCH)
+	dkms install shstk/$(VERSION) -k $(KVER)$(DKMS_KARCH)
 	depmod -a $(KVER)
 
 dkms-remove: version-check
@@ -119,6 +123,7 @@ help:
 	@echo '  clean             remove build products'
 	@echo 'Variables: KVER=<kernel release> (default: the running kernel; DKMS targets),'
 	@echo '           KDIR=<kernel build dir> (default: /lib/modules/KVER/build),'
+	@echo '           DKMS_ARCH=<arch> (DKMS targets, a kernel of another architecture),'
 	@echo '           W=1 and C=2 pass through to Kbuild.'
 
 .PHONY: all module clean check check-debug check-races bench bench-quick bench-gcs demo demo-gcs help version-check dkms-install dkms-remove dist

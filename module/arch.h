@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The arch backend interface. The core (device, ioctl rules, arming,
- * tokens, usage) never touches CPU registers, xstate, token formats or the
- * kernel's shadow-stack internals: it asks the backend through these
- * functions. x86 CET implements them in arch_x86.c, arm64 GCS in
- * arch_arm64.c, RISC-V Zicfiss in arch_riscv.c.
+ * tokens, usage, which clones shstk takes part in and what they get)
+ * never touches CPU registers, xstate, token formats or the kernel's
+ * shadow-stack internals: it asks the backend through these functions.
+ * x86 CET implements them in arch_x86.c, arm64 GCS in arch_arm64.c,
+ * RISC-V Zicfiss in arch_riscv.c; a backend holds only what differs.
  */
 #ifndef SHSTK_ARCH_H
 #define SHSTK_ARCH_H
@@ -44,7 +45,11 @@ int shstk_arch_init(u64 *features);
  *    clone that fails after the allocation (the parent is current):
  *    redirect when shstk_task_known(tsk), to a replacement that calls
  *    shstk_clone_stack_free(tsk) in place of the kernel's free, then
- *    whatever else the hooked function does;
+ *    whatever else the hooked function does. Every path on which
+ *    copy_process() can fail after the allocation must reach it: x86
+ *    hooks shstk_free() (exit_thread()) and copy_thread() (a failure
+ *    after the allocation skips exit_thread()); arm64, where exit_thread()
+ *    frees nothing, sched_cancel_fork();
  *  - every replacement ends with shstk_hook_done().
  */
 extern struct shstk_hook shstk_arch_hooks[];
@@ -57,6 +62,7 @@ struct shstk_arch_thread {
 	u64 ssp;		/* live for current, saved for others */
 };
 
+/* Atomic-safe (clone.c asks it in hook handlers, for current). */
 bool shstk_arch_enabled(struct task_struct *t);
 void shstk_arch_thread(struct task_struct *t, struct shstk_arch_thread *st);
 
@@ -71,14 +77,18 @@ unsigned long shstk_arch_token_ssp(unsigned long token_addr);
 long shstk_arch_map(unsigned long size, bool token);
 
 /*
- * For shstk_clone_alloc() and shstk_clone_stack_free(): the kernel's own
- * allocation of child's shadow stack for the clone args, by the kernel's
- * rule (size 0) or of size bytes, returning what the kernel's allocator
- * returns (-errno on failure); the kernel's own freeing of tsk's stack
- * (nothing for a stack the kernel does not own, or in another mm); and
- * starting child at ssp on a stack that is not the kernel's (a token's,
- * so the kernel never frees it), returning what the allocator returns on
- * success.
+ * For shstk_clone_alloc() and shstk_clone_stack_free():
+ *  - kernel_alloc: the kernel's own allocation of child's shadow stack
+ *    for the clone args, by the kernel's rule (size 0) or of exactly size
+ *    bytes (rounded up to pages) whatever that rule is (arm64's halves
+ *    the stack size: it is given twice size), returning what the kernel's
+ *    allocator returns (-errno on failure);
+ *  - kernel_free: the kernel's own freeing of tsk's stack (nothing for a
+ *    stack the kernel does not own, or in another mm than current's);
+ *  - token_stack: child starts at ssp on a stack that is not the
+ *    kernel's (a token's, in child->mm, which is a fork's own copy for a
+ *    clone without CLONE_VM), so the kernel must never free it; returns
+ *    what the kernel's allocator returns on success.
  */
 unsigned long shstk_arch_kernel_alloc(struct task_struct *child,
 				      const struct kernel_clone_args *args, unsigned long size);

@@ -91,6 +91,14 @@ int shstk_ioc_get_clone(union shstk_ioc_arg *arg)
 
 	if (c->flags)
 		return -EINVAL;
+	/*
+	 * An arming lives while the caller's shadow stack is on: no clone
+	 * uses it after (shstk_clone_wanted()). x86 frees the stack when it
+	 * is turned off, which ends the arming then (shstk_clone_stack_free());
+	 * arm64 keeps the GCS and cannot turn it on again, so it ends here.
+	 */
+	if (!shstk_arch_enabled(current))
+		shstk_task_set_arming(current, NULL);
 	shstk_task_get_arming(current, &arm);
 	c->flags = arm.flags;
 	c->shadow_stack_size = arm.size;

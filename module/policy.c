@@ -116,7 +116,11 @@ u64 shstk_policy_size(struct task_struct *t, unsigned long stack_size)
 	case SHSTK_POLICY_FIXED:
 		return rule.size;
 	case SHSTK_POLICY_RATIO:
-		/* No stack size given: a ratio of what the kernel would have made. */
+		/*
+		 * A ratio of the thread's stack size on every architecture (ABI).
+		 * No stack size given: RLIMIT_STACK's, up to 4 GiB, the size
+		 * the kernel's rule starts from (x86 uses it, arm64 half of it).
+		 */
 		base = stack_size ?: min_t(u64, rlimit(RLIMIT_STACK), SZ_4G);
 		return clamp_t(u64, ALIGN(base / rule.ratio, 8), rule.min_size, rule.max_size);
 	default:

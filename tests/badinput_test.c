@@ -7,7 +7,9 @@
  * call changed nothing the caller can see:
  *  - the number of mappings (/proc/self/maps lines),
  *  - Committed_AS (system-wide, but the guest runs nothing else: the
- *    harness parent and this test's body sleep in wait(); no noise allowed),
+ *    harness parent and this test's body sleep in wait(), and guest-suite
+ *    writes no file meanwhile, since a tmpfs page written anywhere counts;
+ *    no noise allowed),
  *  - the caller's arming (GET_CLONE) and its process policy (GET_POLICY),
  *    both set to something non-default first, so a failure that resets
  *    them shows,

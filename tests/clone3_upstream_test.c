@@ -40,11 +40,10 @@
 
 #include "kselftest_harness.h"
 #include "lib/cet.h"
+#include "lib/clone3.h"
+#include "lib/dev.h"
 #include "shstk.h"
 
-#ifndef __NR_clone3
-#define __NR_clone3		435
-#endif
 #ifndef __NR_map_shadow_stack
 #define __NR_map_shadow_stack	453
 #endif
@@ -122,81 +121,28 @@ struct raw_args {
 	uint64_t set_tid, set_tid_size, cgroup;
 };
 
-/*
- * A raw clone3 whose child, before anything can push, stores its SSP and
- * what its address space holds at the token address (a normal load), then
- * exits with 0. Without CLONE_VM it runs on its copy of our stack; with
- * CLONE_VM (vfork here) it touches no stack at all.
- */
-#if defined(__aarch64__)
-static long raw_clone3_probe(struct raw_args *args, struct outcome *o, uint64_t token)
-{
-	register long x8 __asm__("x8") = __NR_clone3;
-	register long x0 __asm__("x0") = (long)args;
-	register long x1 __asm__("x1") = sizeof(*args);
-	register long x19 __asm__("x19") = (long)o;
-	register long x20 __asm__("x20") = (long)token;
+/* SET_CLONE and GET_CLONE on /dev/shstk itself, without the library. */
+static int dev_fd = -1;
 
-	/* GCSPR_EL0 only where CHKFEAT says GCS is on (shstk_gcs.h), else 0. */
-	__asm__ volatile("svc #0\n\t"
-			 "cbnz x0, 1f\n\t"
-			 "mov x16, #1\n\t"
-			 "hint 40\n\t"
-			 "mov x0, #0\n\t"
-			 "tbnz x16, #0, 2f\n\t"
-			 "mrs x0, S3_3_C2_C5_1\n"
-			 "2:\n\t"
-			 "str x0, [x19, %[ssp]]\n\t"
-			 "ldr x0, [x20]\n\t"
-			 "str x0, [x19, %[slot]]\n\t"
-			 "mov x0, #0\n\t"
-			 "mov x8, %[nr_exit]\n\t"
-			 "svc #0\n\t"
-			 "brk #0\n"
-			 "1:"
-			 : "+r"(x0)
-			 : "r"(x8), "r"(x1), "r"(x19), "r"(x20),
-			   [ssp] "i"(offsetof(struct outcome, child_ssp)),
-			   [slot] "i"(offsetof(struct outcome, child_slot)),
-			   [nr_exit] "i"(__NR_exit)
-			 : "x16", "memory", "cc");
-	return x0;
+static int arm_token(uint64_t token)
+{
+	struct shstk_clone c = { .argsz = sizeof(c), .shadow_stack_token = token };
+
+	return shstk_ioc(dev_fd, SHSTK_IOC_SET_CLONE, &c);
 }
 
-/* Turn the calling thread's shadow stack off; 0 or -errno. */
-#define DISABLE_HERE() SHSTK_PRCTL(PR_SET_SHADOW_STACK_STATUS, 0)
-#else
-static long raw_clone3_probe(struct raw_args *args, struct outcome *o, uint64_t token)
+static int get_arming(struct shstk_clone *c)
 {
-	register long rax __asm__("rax") = __NR_clone3;
-	register long rdi __asm__("rdi") = (long)args;
-	register long rsi __asm__("rsi") = sizeof(*args);
-	register long r12 __asm__("r12") = (long)o;
-	register long r13 __asm__("r13") = (long)token;
-
-	__asm__ volatile("syscall\n\t"
-			 "testq %%rax, %%rax\n\t"
-			 "jnz 1f\n\t"
-			 "rdsspq %%rax\n\t"
-			 "movq %%rax, %c[ssp](%%r12)\n\t"
-			 "movq (%%r13), %%rax\n\t"
-			 "movq %%rax, %c[slot](%%r12)\n\t"
-			 "xorl %%edi, %%edi\n\t"
-			 "movl %[nr_exit], %%eax\n\t"
-			 "syscall\n\t"
-			 "ud2\n"
-			 "1:"
-			 : "+r"(rax)
-			 : "r"(rdi), "r"(rsi), "r"(r12), "r"(r13),
-			   [ssp] "i"(offsetof(struct outcome, child_ssp)),
-			   [slot] "i"(offsetof(struct outcome, child_slot)),
-			   [nr_exit] "i"(__NR_exit)
-			 : "rcx", "r11", "memory", "cc");
-	return rax;
+	memset(c, 0, sizeof(*c));
+	c->argsz = sizeof(*c);
+	return shstk_ioc(dev_fd, SHSTK_IOC_GET_CLONE, c);
 }
 
-#define DISABLE_HERE() SHSTK_ARCH_PRCTL(ARCH_SHSTK_DISABLE, ARCH_SHSTK_SHSTK)
-#endif
+/* The probe child of lib/clone3.h, reporting into O. */
+static long probe(struct raw_args *args, uint64_t token)
+{
+	return raw_clone3_probe(args, sizeof(*args), &O->child_ssp, &O->child_slot, token);
+}
 
 /* shstk_clone3()'s child: SSP as fn sees it (fn's return address is pushed). */
 static int lib_child(void *arg)
@@ -225,18 +171,20 @@ static void finish(long pid)
 static long clone_with_token(bool via_lib, uint64_t flags, uint64_t token)
 {
 	struct raw_args raw = { .flags = flags, .exit_signal = SIGCHLD };
-	struct shstk_clone_args args = {
-		.flags = flags, .exit_signal = SIGCHLD, .shadow_stack_token = token,
-	};
-	long pid;
+	long err;
 
 	if (via_lib) {
-		pid = shstk_clone3(&args, sizeof(args), lib_child, O);
+		struct shstk_clone_args args = {
+			.flags = flags, .exit_signal = SIGCHLD, .shadow_stack_token = token,
+		};
+		long pid = shstk_clone3(&args, sizeof(args), lib_child, O);
+
 		return pid < 0 ? -errno : pid;
 	}
-	if (shstk_set_clone(0, 0, token))
-		return -errno;
-	return raw_clone3_probe(&raw, O, token);
+	err = arm_token(token);
+	if (err)
+		return err;
+	return probe(&raw, token);
 }
 
 struct case_arg {
@@ -258,7 +206,7 @@ static int run_case(void *arg)
 
 		SETUP(pid >= 0);
 		if (pid == 0) {
-			if (DISABLE_HERE())
+			if (SHSTK_DISABLE_HERE())
 				_exit(3);
 			/* No shadow stack now: returns are safe again. */
 			O->result = clone_with_token(c->via_lib, c->flags, O->token);
@@ -270,7 +218,7 @@ static int run_case(void *arg)
 	finish(clone_with_token(c->via_lib, c->flags, O->token));
 	if (c->mode != TOKEN_NORMAL_MEMORY && c->mode != TOKEN_MISALIGNED)
 		O->parent_slot = slot(O->token);
-	O->get_clone_errno = shstk_get_clone(&O->arming) ? errno : 0;
+	O->get_clone_errno = -get_arming(&O->arming);
 	return 0;
 }
 
@@ -286,6 +234,8 @@ FIXTURE_VARIANT_ADD(upstream, set_clone) { .via_lib = false };
 
 FIXTURE_SETUP(upstream)
 {
+	dev_fd = shstk_dev_open();
+	ASSERT_LE(0, dev_fd) TH_LOG("%s: %s", SHSTK_DEVICE, strerror(errno));
 	O = shstk_shared(sizeof(*O));
 	ASSERT_NE(NULL, O);
 	memset(O, 0, sizeof(*O));
@@ -376,10 +326,10 @@ static int vfork_on_token(void *arg)
 
 	O->token = make_token(TOKEN_VALID);
 	SETUP(O->token);
-	SETUP(!shstk_set_clone(0, 0, O->token));
-	finish(raw_clone3_probe(&raw, O, O->token));
+	SETUP(!arm_token(O->token));
+	finish(probe(&raw, O->token));
 	O->parent_slot = slot(O->token);
-	O->get_clone_errno = shstk_get_clone(&O->arming) ? errno : 0;
+	O->get_clone_errno = -get_arming(&O->arming);
 	return 0;
 }
 
@@ -389,6 +339,8 @@ TEST(vfork_child_starts_on_the_token_stack)
 	int st;
 
 	REQUIRE_SHSTK();
+	dev_fd = shstk_dev_open();
+	ASSERT_LE(0, dev_fd) TH_LOG("%s: %s", SHSTK_DEVICE, strerror(errno));
 	O = shstk_shared(sizeof(*O));
 	ASSERT_NE(NULL, O);
 	st = shstk_run(vfork_on_token, NULL);
@@ -411,12 +363,12 @@ static int fork_then_thread(void *arg)
 
 	O->token = make_token(TOKEN_VALID);
 	SETUP(O->token);
-	SETUP(!shstk_set_clone(0, 0, O->token));
-	finish(raw_clone3_probe(&raw, O, O->token));
+	SETUP(!arm_token(O->token));
+	finish(probe(&raw, O->token));
 	if (O->result)
 		return 0;
-	SETUP(!shstk_set_clone(0, 0, O->token));
-	O->reused = raw_clone3_probe(&vf, O, O->token);
+	SETUP(!arm_token(O->token));
+	O->reused = probe(&vf, O->token);
 	if (O->reused > 0)
 		O->reused = waitpid(O->reused, &O->status, 0) == O->reused ? 0 : -errno;
 	O->parent_slot = slot(O->token);
@@ -428,6 +380,8 @@ TEST(fork_like_child_leaves_the_callers_token)
 	int st;
 
 	REQUIRE_SHSTK();
+	dev_fd = shstk_dev_open();
+	ASSERT_LE(0, dev_fd) TH_LOG("%s: %s", SHSTK_DEVICE, strerror(errno));
 	O = shstk_shared(sizeof(*O));
 	ASSERT_NE(NULL, O);
 	st = shstk_run(fork_then_thread, NULL);
@@ -444,9 +398,10 @@ TEST(fork_like_child_leaves_the_callers_token)
  * The series' kernel side refuses a token from a thread whose shadow
  * stack is off (shstk_alloc_thread_stack(): EINVAL). SET_CLONE refuses to
  * arm such a thread, and a thread that armed and then turns its shadow
- * stack off lets go of the arming (shstk_free() runs): so no clone ever
- * uses a token from a thread without shadow stack. Its next clone is a
- * plain one, and the token stays.
+ * stack off lets go of the arming (x86 frees the stack, and shstk hears
+ * of it; arm64 keeps it, and GET_CLONE reports no arming): so no clone
+ * ever uses a token from a thread without shadow stack. Its next clone is
+ * a plain one, and the token stays.
  */
 static int arm_then_disable(void *arg)
 {
@@ -454,11 +409,11 @@ static int arm_then_disable(void *arg)
 
 	O->token = make_token(TOKEN_VALID);
 	SETUP(O->token);
-	SETUP(!shstk_set_clone(0, 0, O->token));
-	SETUP(!DISABLE_HERE());
+	SETUP(!arm_token(O->token));
+	SETUP(!SHSTK_DISABLE_HERE());
 	/* No shadow stack from here: returns are unchecked again. */
-	O->get_clone_errno = shstk_get_clone(&O->arming) ? errno : 0;
-	finish(raw_clone3_probe(&raw, O, O->token));
+	O->get_clone_errno = -get_arming(&O->arming);
+	finish(probe(&raw, O->token));
 	O->parent_slot = slot(O->token);
 	return 0;
 }
@@ -468,6 +423,8 @@ TEST(turning_the_shadow_stack_off_ends_a_token_arming)
 	int st;
 
 	REQUIRE_SHSTK();
+	dev_fd = shstk_dev_open();
+	ASSERT_LE(0, dev_fd) TH_LOG("%s: %s", SHSTK_DEVICE, strerror(errno));
 	O = shstk_shared(sizeof(*O));
 	ASSERT_NE(NULL, O);
 	st = shstk_run(arm_then_disable, NULL);
@@ -476,8 +433,8 @@ TEST(turning_the_shadow_stack_off_ends_a_token_arming)
 	EXPECT_UNARMED();
 	EXPECT_EQ(0, O->result) TH_LOG("clone: %s", strerror(-O->result));
 	EXPECT_TRUE(WIFEXITED(O->status) && WEXITSTATUS(O->status) == 0);
-	/* A plain child: no shadow stack, nothing taken. */
-	EXPECT_EQ(0, O->child_ssp);
+	/* A plain child, not started on the token's stack: nothing taken. */
+	EXPECT_NE(O->token + 8, O->child_ssp);
 	EXPECT_EQ(shstk_token_value(O->token), O->child_slot);
 	EXPECT_EQ(shstk_token_value(O->token), O->parent_slot);
 }

@@ -14,8 +14,10 @@
 
 #include "kselftest_harness.h"
 #include "lib/cet.h"
+#include "lib/clone3.h"
 #include "lib/ioc.h"
 #include "lib/proc.h"
+#include "lib/raw.h"
 #include "lib/require.h"
 #include "lib/scale.h"
 
@@ -53,13 +55,15 @@ static int get_policy(pid_t pid, struct shstk_policy *p)
 /*
  * In a child with shadow stacks on (a fork: policies reach it only with
  * SHSTK_POLICY_INHERIT): create one thread per entry of
- * stacks[] (its pthread stack size) and record the size of the shadow
+ * stacks[] (its pthread stack size, or with raw its exact
+ * clone_args.stack_size, 0 included) and record the size of the shadow
  * stack each got, as the thread itself sees it (its SSP's mapping).
  */
 #define MAX_THREADS 8
 struct sizes {
 	size_t stacks[MAX_THREADS];	/* in */
 	int n;
+	bool raw;			/* raw clone3() threads (lib/clone3.h) */
 	int arm_first;			/* SET_CLONE this size before the first thread */
 	uint64_t got[MAX_THREADS];	/* out: shadow-stack mapping sizes */
 	uint32_t origin[MAX_THREADS];	/* out: USAGE origin */
@@ -81,10 +85,46 @@ static void *probe_thread(void *arg)
 	return NULL;
 }
 
+/* A raw thread that waits until told to go, so its shadow stack can be looked at. */
+static int raw_park(void *arg)
+{
+	volatile int *go = arg;
+
+	go[0] = 1;
+	while (!go[1])
+		raw_syscall3(__NR_sched_yield, 0, 0, 0);
+	return 0;
+}
+
+/* The shadow-stack size of a raw thread with this clone_args.stack_size; 0 on error. */
+static uint64_t raw_thread_size(uint64_t stack_size)
+{
+	uint64_t start = 0, end = 0;
+	volatile int go[2] = { 0, 0 };
+	struct raw_thread rt;
+	bool is_ss = false;
+
+	if (raw_thread_start(&rt, raw_park, (void *)go, stack_size) < 0)
+		return 0;
+	while (!go[0])
+		sched_yield();
+	if (shstk_find_ssp_vma(rt.first_ssp, &start, &end, &is_ss) || !is_ss)
+		start = end = 0;
+	go[1] = 1;
+	raw_thread_join(&rt);
+	return end - start;
+}
+
 static int run_threads(void *arg)
 {
 	struct sizes *s = arg;
 	int i;
+
+	if (s->raw) {
+		for (i = 0; i < s->n; i++)
+			s->got[i] = raw_thread_size(s->stacks[i]);
+		return 0;
+	}
 
 	if (s->arm_first) {
 		int fd = shstk_dev_open();
@@ -208,6 +248,30 @@ TEST_F(policy, ratio_policy_divides_and_clamps)
 	EXPECT_EQ(KIB(64), self->s->got[0]);	/* 16K -> min */
 	EXPECT_EQ(ratio_share(MIB(8), 64), self->s->got[1]);	/* x86: 132K */
 	EXPECT_EQ(KIB(256), self->s->got[2]);	/* 1M -> max */
+}
+
+/*
+ * RATIO divides the thread's stack size (clone_args.stack_size) on every
+ * architecture, not the kernel's rule (which is that size on x86 and half
+ * of it on arm64). A clone without a stack size counts as RLIMIT_STACK's,
+ * up to 4 GiB, as both kernels do for their rule.
+ */
+TEST_F(policy, ratio_divides_the_stack_size_on_every_architecture)
+{
+	struct rlimit rl = { MIB(8), MIB(8) };
+
+	ASSERT_EQ(0, setrlimit(RLIMIT_STACK, &rl));
+	ASSERT_EQ(0, set_policy(0, SHSTK_POLICY_RATIO, SHSTK_POLICY_INHERIT, 0, 4, 0, 0));
+	*self->s = (struct sizes){ .n = 3, .raw = true, .stacks = { MIB(1), KIB(256), 0 } };
+	run_sizes(_metadata, self->s);
+	EXPECT_EQ(KIB(256), self->s->got[0]);
+	EXPECT_EQ(KIB(64), self->s->got[1]);
+	EXPECT_EQ(MIB(2), self->s->got[2]);	/* RLIMIT_STACK 8M / 4 */
+	/* The same thread without the policy gets the kernel's rule (arm64: half). */
+	ASSERT_EQ(0, set_policy(0, SHSTK_POLICY_KERNEL, SHSTK_POLICY_INHERIT, 0, 0, 0, 0));
+	*self->s = (struct sizes){ .n = 1, .raw = true, .stacks = { MIB(1) } };
+	run_sizes(_metadata, self->s);
+	EXPECT_EQ(shstk_kernel_rule_clone(MIB(1)), self->s->got[0]);
 }
 
 TEST_F(policy, set_clone_arming_beats_the_policy)

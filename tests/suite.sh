@@ -16,11 +16,12 @@ SHSTK_RACE_SUITE=(race_test clone_test:racing_clones_on_one_token_have_one_winne
 	install_test:target_killed_while_install_pending lib_test:concurrent_first_calls_share_one_fd
 	lifetime_test:unload_while_usage_calls_run_in_other_threads:unload_with_armed_threads_leaves_them_the_kernels_rule)
 # The arm64 GCS guest's suite (tests/vm/run --gcs), cross-built by
-# `make -C tests gcs` into tests/build/arm64/ (the fuzzer does not build
-# for arm64 yet), and the files its scripts run next to them.
+# `make -C tests gcs` into tests/build/arm64/, and the files its programs
+# and scripts run next to them.
 SHSTK_GCS_SUITE=(info_test cet_smoke_test alloc_test clone_test usage_test policy_test install_test
-	lib_test badinput_test race_test fault_test cli-test launcher-test measure-test lifetime_test)
-SHSTK_GCS_SUITE_FILES=(shstkctl threads json_check run_as many_threads man_example depths)
+	clone3_upstream_test lib_test badinput_test race_test fault_test fuzz-run cli-test launcher-test
+	measure-test lifetime_test)
+SHSTK_GCS_SUITE_FILES=(shstkctl threads json_check run_as many_threads man_example depths shstk_fuzz)
 # The RISC-V Zicfiss guest's suite (tests/vm/run --zicfiss), cross-built by
 # `make -C tests riscv` into tests/build/riscv64/ (with sspush/sspopchk:
 # -march=rv64gc_zicfiss -fcf-protection=return): the kselftest programs.

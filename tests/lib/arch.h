@@ -9,6 +9,7 @@
  *   shstk_hw_available()     the CPU and kernel give processes shadow stacks
  *   SHSTK_ENABLE_HERE()      turn the calling thread's on (inline; never return)
  *   SHSTK_LOCK_HERE()        lock it on (inline); 0 or -errno
+ *   SHSTK_DISABLE_HERE()     turn it off (inline); 0 or -errno
  *   shstk_get_ssp()          the calling thread's shadow-stack pointer
  *   shstk_status_enabled()   the kernel says the calling thread's is on
  *   shstk_smash_return(to)   return to `to` instead of the caller, as a
@@ -74,6 +75,7 @@ static inline bool cpuinfo_has_flag(const char *flag)
 #define SHSTK_TEST_ARCH SHSTK_ARCH_X86_64
 #define SHSTK_HW_NAME "user_shstk"
 #define SHSTK_LOCK_HERE() SHSTK_ARCH_PRCTL(ARCH_SHSTK_LOCK, ARCH_SHSTK_SHSTK)
+#define SHSTK_DISABLE_HERE() SHSTK_ARCH_PRCTL(ARCH_SHSTK_DISABLE, ARCH_SHSTK_SHSTK)
 
 /*
  * True when the CPU and the kernel give this process shadow stacks: the
@@ -146,6 +148,7 @@ static inline uint64_t shstk_empty_ssp(uint64_t top)
 #define SHSTK_TEST_ARCH SHSTK_ARCH_ARM64_GCS
 #define SHSTK_HW_NAME "HWCAP_GCS"
 #define SHSTK_LOCK_HERE() SHSTK_PRCTL(PR_LOCK_SHADOW_STACK_STATUS, PR_SHADOW_STACK_ENABLE)
+#define SHSTK_DISABLE_HERE() SHSTK_PRCTL(PR_SET_SHADOW_STACK_STATUS, 0)
 
 /*
  * HWCAP_GCS: the CPU has GCS and the kernel supports it for EL0 (the

@@ -221,6 +221,70 @@ long raw_clone3_or_exit(void *args, unsigned long size)
 #endif
 
 /*
+ * clone3(args, size) whose child, before anything can push, stores the
+ * SSP it starts with in *ssp and the u64 at addr in *slot (a normal
+ * load), then exits with 0. It touches no stack, so it may share the
+ * caller's (vfork). The parent gets the pid or -errno.
+ */
+#if defined(__x86_64__)
+static inline __attribute__((always_inline))
+long raw_clone3_probe(void *args, size_t size, uint64_t *ssp, uint64_t *slot, uint64_t addr)
+{
+	register long rax __asm__("rax") = __NR_clone3;
+	register long rdi __asm__("rdi") = (long)args;
+	register long rsi __asm__("rsi") = (long)size;
+	register long r12 __asm__("r12") = (long)ssp;
+	register long r13 __asm__("r13") = (long)slot;
+	register long r14 __asm__("r14") = (long)addr;
+
+	__asm__ volatile("syscall\n\t"
+			 "testq %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 "rdsspq %%rax\n\t"
+			 "movq %%rax, (%%r12)\n\t"
+			 "movq (%%r14), %%rax\n\t"
+			 "movq %%rax, (%%r13)\n\t"
+			 "xorl %%edi, %%edi\n\t"
+			 "movl %[nr_exit], %%eax\n\t"
+			 "syscall\n\t"
+			 "ud2\n"
+			 "1:"
+			 : "+r"(rax)
+			 : "r"(rdi), "r"(rsi), "r"(r12), "r"(r13), "r"(r14),
+			   [nr_exit] "i"(__NR_exit)
+			 : "rcx", "r11", "memory", "cc");
+	return rax;
+}
+#elif defined(__aarch64__)
+static inline __attribute__((always_inline))
+long raw_clone3_probe(void *args, size_t size, uint64_t *ssp, uint64_t *slot, uint64_t addr)
+{
+	register long x8 __asm__("x8") = __NR_clone3;
+	register long x0 __asm__("x0") = (long)args;
+	register long x1 __asm__("x1") = (long)size;
+	register long x9 __asm__("x9") = (long)ssp;
+	register long x10 __asm__("x10") = (long)slot;
+	register long x11 __asm__("x11") = (long)addr;
+
+	__asm__ volatile("svc #0\n\t"
+			 "cbnz x0, 1f\n\t"
+			 "mrs x12, S3_3_C2_C5_1\n\t"	/* GCSPR_EL0 */
+			 "str x12, [x9]\n\t"
+			 "ldr x12, [x11]\n\t"
+			 "str x12, [x10]\n\t"
+			 "mov x0, #0\n\t"
+			 "mov x8, %[nr_exit]\n\t"
+			 "svc #0\n\t"
+			 "udf #0\n"
+			 "1:"
+			 : "+r"(x0), "+r"(x8)
+			 : "r"(x1), "r"(x9), "r"(x10), "r"(x11), [nr_exit] "i"(__NR_exit)
+			 : "x12", "memory", "cc");
+	return x0;
+}
+#endif
+
+/*
  * clone3(args) whose new thread, left on the caller's stack (which it must
  * never touch), spins without a call or a push, storing its SSP in *ssp on
  * every turn, until *go is set; then it exits. The parent gets the tid or
