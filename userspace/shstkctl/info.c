@@ -31,6 +31,8 @@ static const char *arch_name(uint32_t arch)
 		return "x86-64";
 	case SHSTK_ARCH_ARM64_GCS:
 		return "arm64-gcs";
+	case SHSTK_ARCH_RISCV_ZICFISS:
+		return "riscv64-zicfiss";
 	}
 	return "unknown";
 }
