@@ -36,6 +36,10 @@ demo:
 demo-gcs:
 	tests/demo --gcs
 
+# The same demo in the RISC-V Zicfiss guest (QEMU).
+demo-zicfiss:
+	tests/demo --zicfiss
+
 # Not in .ci/run: builds a KASAN/lockdep/kmemleak kernel (~8.5 min cold)
 # and runs the whole guest suite on it in Bochs (~9 min). Results:
 # tests/debug-kernel-result.md.
@@ -107,6 +111,7 @@ help:
 	@echo '                    (SHSTK_KVER=7.3 make check: one kernel); prints N passed, N failed'
 	@echo '  demo              boot the CET guest, load the module, show shstk at work'
 	@echo '  demo-gcs          the same demo in the arm64 GCS guest (QEMU)'
+	@echo '  demo-zicfiss      the same demo in the RISC-V Zicfiss guest (QEMU)'
 	@echo '  check-debug       CET tests on a debug kernel (KASAN, lockdep, kmemleak; slow)'
 	@echo '  check-races       race tests with pauses in a SHSTK_DEBUG_DELAYS=1 module build'
 	@echo '  bench             benchmarks in the CET guest: bench/results/ (table, CSV, SVG; slow)'
@@ -121,4 +126,4 @@ help:
 	@echo '           KDIR=<kernel build dir> (default: /lib/modules/KVER/build),'
 	@echo '           W=1 and C=2 pass through to Kbuild.'
 
-.PHONY: all module clean check check-debug check-races bench bench-quick bench-gcs demo demo-gcs help version-check dkms-install dkms-remove dist
+.PHONY: all module clean check check-debug check-races bench bench-quick bench-gcs demo demo-gcs demo-zicfiss help version-check dkms-install dkms-remove dist
