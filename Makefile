@@ -62,6 +62,10 @@ bench-quick:
 bench-gcs:
 	bench/run --gcs
 
+# The same figures in the RISC-V Zicfiss guest (QEMU TCG): bench/results-riscv64/.
+bench-zicfiss:
+	bench/run --zicfiss
+
 # The DKMS source tree: only what the build needs. $(call copy-src,DIR)
 define copy-src
 	install -d $(1)/module $(1)/uapi/linux
@@ -117,6 +121,7 @@ help:
 	@echo '  bench             benchmarks in the CET guest: bench/results/ (table, CSV, SVG; slow)'
 	@echo '  bench-quick       a shorter benchmark run into bench/results-quick/'
 	@echo '  bench-gcs         arm64 commit, strict-overcommit and USAGE figures: bench/results-arm64/'
+	@echo '  bench-zicfiss     the same RISC-V figures: bench/results-riscv64/'
 	@echo '  dkms-install      (root) copy the sources to /usr/src/shstk-VERSION, then dkms'
 	@echo '                    add, build and install for KVER, and depmod'
 	@echo '  dkms-remove       (root) dkms remove shstk/VERSION --all, rm /usr/src/shstk-VERSION'
@@ -126,4 +131,4 @@ help:
 	@echo '           KDIR=<kernel build dir> (default: /lib/modules/KVER/build),'
 	@echo '           W=1 and C=2 pass through to Kbuild.'
 
-.PHONY: all module clean check check-debug check-races bench bench-quick bench-gcs demo demo-gcs demo-zicfiss help version-check dkms-install dkms-remove dist
+.PHONY: all module clean check check-debug check-races bench bench-quick bench-gcs bench-zicfiss demo demo-gcs demo-zicfiss help version-check dkms-install dkms-remove dist
