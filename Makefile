@@ -36,6 +36,10 @@ demo:
 demo-gcs:
 	tests/demo --gcs
 
+# The same demo in the RISC-V Zicfiss guest (QEMU).
+demo-zicfiss:
+	tests/demo --zicfiss
+
 # Not in .ci/run: builds a KASAN/lockdep/kmemleak kernel (~8.5 min cold)
 # and runs the whole guest suite on it in Bochs (~9 min). Results:
 # tests/debug-kernel-result.md.
@@ -57,6 +61,10 @@ bench-quick:
 # TCG): bench/results-arm64/.
 bench-gcs:
 	bench/run --gcs
+
+# The same figures in the RISC-V Zicfiss guest (QEMU TCG): bench/results-riscv64/.
+bench-zicfiss:
+	bench/run --zicfiss
 
 # The DKMS source tree: only what the build needs. $(call copy-src,DIR)
 define copy-src
@@ -111,11 +119,13 @@ help:
 	@echo '                    (SHSTK_KVER=7.3 make check: one kernel); prints N passed, N failed'
 	@echo '  demo              boot the CET guest, load the module, show shstk at work'
 	@echo '  demo-gcs          the same demo in the arm64 GCS guest (QEMU)'
+	@echo '  demo-zicfiss      the same demo in the RISC-V Zicfiss guest (QEMU)'
 	@echo '  check-debug       CET tests on a debug kernel (KASAN, lockdep, kmemleak; slow)'
 	@echo '  check-races       race tests with pauses in a SHSTK_DEBUG_DELAYS=1 module build'
 	@echo '  bench             benchmarks in the CET guest: bench/results/ (table, CSV, SVG; slow)'
 	@echo '  bench-quick       a shorter benchmark run into bench/results-quick/'
 	@echo '  bench-gcs         arm64 commit, strict-overcommit and USAGE figures: bench/results-arm64/'
+	@echo '  bench-zicfiss     the same RISC-V figures: bench/results-riscv64/'
 	@echo '  dkms-install      (root) copy the sources to /usr/src/shstk-VERSION, then dkms'
 	@echo '                    add, build and install for KVER, and depmod'
 	@echo '  dkms-remove       (root) dkms remove shstk/VERSION --all, rm /usr/src/shstk-VERSION'
@@ -126,4 +136,4 @@ help:
 	@echo '           DKMS_ARCH=<arch> (DKMS targets, a kernel of another architecture),'
 	@echo '           W=1 and C=2 pass through to Kbuild.'
 
-.PHONY: all module clean check check-debug check-races bench bench-quick bench-gcs demo demo-gcs help version-check dkms-install dkms-remove dist
+.PHONY: all module clean check check-debug check-races bench bench-quick bench-gcs bench-zicfiss demo demo-gcs demo-zicfiss help version-check dkms-install dkms-remove dist

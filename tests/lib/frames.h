@@ -60,6 +60,29 @@ static inline __attribute__((always_inline)) uint64_t shstk_frames_ssp(void)
 {
 	return shstk_get_ssp();
 }
+#elif defined(__riscv)
+#include "shstk_zicfiss.h"
+
+/*
+ * RISC-V Zicfiss: a function built with -fcf-protection=return (and
+ * -fno-shrink-wrap) that saves ra pushes it (8 bytes) on entry; a new
+ * thread starts empty at the top, and glibc's clone3() and start_thread()
+ * (Debian's riscv64 glibc is not built with Zicfiss) push nothing, so a
+ * thread has used only its routine's own 8 bytes when the routine begins.
+ */
+#define SHSTK_FRAME_BYTES		8
+#define SHSTK_THREAD_ENTRY_BYTES	8
+#define SHSTK_FRAMES_ENABLE()		SHSTK_ENABLE_HERE()
+/* __builtin_trap() is ebreak here (SIGTRAP): unimp is the SIGILL of ud2. */
+#define SHSTK_FRAMES_TRAP()		__extension__ ({		\
+	__asm__ volatile("unimp");					\
+	__builtin_unreachable();					\
+})
+
+static inline __attribute__((always_inline)) uint64_t shstk_frames_ssp(void)
+{
+	return shstk_get_ssp();
+}
 #else
 #error "give this architecture's shadow-stack frame costs here"
 #endif

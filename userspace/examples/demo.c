@@ -26,6 +26,8 @@
 #include "shstk_cet.h"
 #elif defined(__aarch64__)
 #include "shstk_gcs.h"
+#elif defined(__riscv)
+#include "shstk_zicfiss.h"
 #endif
 
 /* 1 when user shadow stacks work here, 0 when not, -1 on error. */
@@ -182,6 +184,32 @@ __asm__(".pushsection .text\n"
 	"	mov x29, sp\n"
 	"	str x0, [sp, #8]\n"
 	"	ldp x29, x30, [sp], #16\n"
+	"	ret\n"
+	".size demo_smash_return, . - demo_smash_return\n"
+	".popsection\n");
+
+static void smash_return(void)
+{
+	demo_smash_return(rop_target);
+}
+#elif defined(__riscv)
+/*
+ * In assembly, as the compiler builds a function that saves ra (with
+ * -fcf-protection=return): the saved ra is overwritten with rop_target and
+ * reloaded, and the sspopchk before the ret compares it with the entry
+ * the sspush made.
+ */
+void demo_smash_return(void (*to)(void));
+__asm__(".pushsection .text\n"
+	".type demo_smash_return, %function\n"
+	"demo_smash_return:\n"
+	"	sspush ra\n"
+	"	addi sp, sp, -16\n"
+	"	sd ra, 8(sp)\n"
+	"	sd a0, 8(sp)\n"
+	"	ld ra, 8(sp)\n"
+	"	addi sp, sp, 16\n"
+	"	sspopchk ra\n"
 	"	ret\n"
 	".size demo_smash_return, . - demo_smash_return\n"
 	".popsection\n");

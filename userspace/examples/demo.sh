@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # The README's demo, run in the CET guest by tests/demo (in the arm64 GCS guest
-# by tests/demo --gcs; busybox sh), next
+# by tests/demo --gcs, the RISC-V one by tests/demo --zicfiss; busybox sh), next
 # to shstkctl, many_threads, threads, demo and depths (tests/lib).
 set -e
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

@@ -38,6 +38,8 @@
 #include "shstk_cet.h"
 #elif defined(__aarch64__)
 #include "shstk_gcs.h"
+#elif defined(__riscv)
+#include "shstk_zicfiss.h"
 #endif
 
 static pthread_barrier_t all_alive;
@@ -85,6 +87,9 @@ static uint64_t kernel_rule(size_t stack)
 #if defined(__aarch64__)
 	/* gcs_alloc_thread_stack(): half of it; glibc's arm64 guard is 64 KiB. */
 	return ((stack + 65536) / 2 + 4095) & ~4095ULL;
+#elif defined(__riscv)
+	/* shstk_alloc_thread_stack(): all of it; riscv64 glibc 2.43 adds no guard. */
+	return (stack + 4095) & ~4095ULL;
 #else
 	/* shstk_alloc_thread_stack(): all of it; a 4 KiB guard page. */
 	return (stack + 4096 + 4095) & ~4095ULL;
@@ -99,7 +104,7 @@ static int shadow_stack_on(void)
 
 	return !syscall(SYS_arch_prctl, ARCH_SHSTK_STATUS, &features) &&
 	       (features & ARCH_SHSTK_SHSTK);
-#elif defined(__aarch64__)
+#elif defined(__aarch64__) || defined(__riscv)
 	unsigned long mode = 0;
 
 	return !prctl(PR_GET_SHADOW_STACK_STATUS, &mode, 0, 0, 0) &&

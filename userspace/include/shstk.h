@@ -30,6 +30,8 @@
 #include "shstk_cet.h"
 #elif defined(__aarch64__)
 #include "shstk_gcs.h"
+#elif defined(__riscv) && __riscv_xlen == 64
+#include "shstk_zicfiss.h"
 #endif
 
 #ifdef __cplusplus

@@ -161,10 +161,13 @@ int shstk_enabled(void)
 		return errno == EINVAL ? 0 : -1;
 	}
 	return !!(features & ARCH_SHSTK_SHSTK);
-#elif defined(__aarch64__)
+#elif defined(__aarch64__) || defined(__riscv)
 	unsigned long mode = 0;
 
-	/* A kernel without GCS (or older than 6.13) does not know the option. */
+	/*
+	 * A kernel without GCS (or older than 6.13) does not know the option;
+	 * on RISC-V, one without Zicfiss (or older than 7.2), or a CPU without.
+	 */
 	if (prctl(PR_GET_SHADOW_STACK_STATUS, &mode, 0, 0, 0))
 		return errno == EINVAL ? 0 : -1;
 	return !!(mode & PR_SHADOW_STACK_ENABLE);

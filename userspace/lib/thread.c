@@ -111,6 +111,37 @@ static long raw_clone3(struct kernel_clone_args *args, int (*fn)(void *), void *
 			 : "x9", "x30", "memory", "cc");
 	return x0;
 }
+#elif defined(__riscv) && __riscv_xlen == 64
+/*
+ * The same for riscv64: the child starts with an empty shadow stack at its
+ * top, and fn, built with Zicfiss, pushes its own return address there.
+ */
+static long raw_clone3(struct kernel_clone_args *args, int (*fn)(void *), void *arg)
+{
+	register long a7 __asm__("a7") = __NR_clone3;
+	register long a0 __asm__("a0") = (long)args;
+	register long a1 __asm__("a1") = sizeof(*args);
+	/* Callee-saved, so the kernel hands them to the child unchanged. */
+	register long s1 __asm__("s1") = (long)fn;
+	register long s2 __asm__("s2") = (long)arg;
+
+	__asm__ volatile("ecall\n\t"
+			 "bnez a0, 1f\n\t"
+			 /* The child: outermost frame, ABI stack alignment. */
+			 "li s0, 0\n\t"
+			 "li ra, 0\n\t"
+			 "andi sp, sp, -16\n\t"
+			 "mv a0, s2\n\t"
+			 "jalr s1\n\t"
+			 "li a7, %[nr_exit]\n\t"
+			 "ecall\n\t"
+			 "unimp\n"
+			 "1:"
+			 : "+r"(a0)
+			 : "r"(a7), "r"(a1), "r"(s1), "r"(s2), [nr_exit] "i"(__NR_exit)
+			 : "ra", "memory");
+	return a0;
+}
 #else
 static long raw_clone3(struct kernel_clone_args *args, int (*fn)(void *), void *arg)
 {

@@ -463,8 +463,9 @@ static int compare_u64(const void *a, const void *b)
 
 /*
  * The stack size a policy's ratio divides (policy.c), from the size the
- * kernel's rule gave the thread: x86's rule is the stack size itself,
- * arm64's half of it (gcs_alloc_thread_stack()).
+ * kernel's rule gave the thread: x86's rule is the stack size itself, as
+ * RISC-V's (shstk_alloc_thread_stack() there too), arm64's half of it
+ * (gcs_alloc_thread_stack()).
  */
 static uint64_t ratio_base(uint64_t kernel_rule_size)
 {

@@ -33,6 +33,10 @@ void report_errno(int err, const char *target, const char *ioctl_name)
 		fprintf(stderr, "no user shadow stacks on this CPU or kernel: they need an arm64 "
 			"CPU with GCS and a kernel with CONFIG_ARM64_GCS "
 			"(\"gcs\" in /proc/cpuinfo).\n");
+#elif defined(__riscv)
+		fprintf(stderr, "no user shadow stacks on this CPU or kernel: they need a RISC-V "
+			"CPU with Zicfiss and a kernel with CONFIG_RISCV_USER_CFI "
+			"(\"zicfiss\" in /proc/cpuinfo's isa line).\n");
 #else
 		fprintf(stderr, "no user shadow stacks on this CPU or kernel: they need an x86 "
 			"CPU with CET and a kernel with CONFIG_X86_USER_SHADOW_STACK "
