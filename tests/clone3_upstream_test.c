@@ -144,13 +144,26 @@ static long probe(struct raw_args *args, uint64_t token)
 	return raw_clone3_probe(args, sizeof(*args), &O->child_ssp, &O->child_slot, token);
 }
 
-/* shstk_clone3()'s child: SSP as fn sees it (fn's return address is pushed). */
+static int __attribute__((noinline)) lib_child_done(void)
+{
+	__asm__ volatile("" : : : "memory");
+	return 0;
+}
+
+/*
+ * shstk_clone3()'s child: SSP as fn sees it (fn's return address is
+ * pushed). It calls another function after the read, not as a tail call:
+ * on RISC-V only a function that saves ra pushes it (at entry).
+ */
 static int lib_child(void *arg)
 {
 	struct outcome *o = arg;
+	int ret;
 
 	o->child_ssp = shstk_get_ssp();
-	return 0;
+	ret = lib_child_done();
+	__asm__ volatile("" : "+r"(ret));
+	return ret;
 }
 
 static uint64_t slot(uint64_t addr)

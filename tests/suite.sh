@@ -27,5 +27,6 @@ SHSTK_GCS_SUITE_FILES=(shstkctl threads json_check run_as many_threads man_examp
 # -march=rv64gc_zicfiss -fcf-protection=return; the fuzzer does not build
 # for riscv64 yet), and the files its scripts run next to them.
 SHSTK_RISCV_SUITE=(info_test cet_smoke_test alloc_test clone_test usage_test policy_test install_test
-	lib_test badinput_test race_test fault_test cli-test launcher-test measure-test lifetime_test)
-SHSTK_RISCV_SUITE_FILES=(shstkctl threads json_check run_as many_threads man_example depths)
+	clone3_upstream_test lib_test badinput_test race_test fault_test fuzz-run cli-test launcher-test
+	measure-test lifetime_test)
+SHSTK_RISCV_SUITE_FILES=(shstkctl threads json_check run_as many_threads man_example depths shstk_fuzz)

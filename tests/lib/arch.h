@@ -237,6 +237,7 @@ static inline uint64_t shstk_empty_ssp(uint64_t top)
 #define SHSTK_HW_NAME "PR_GET_SHADOW_STACK_STATUS"
 /* riscv takes no feature mask here: the argument must be 0. */
 #define SHSTK_LOCK_HERE() SHSTK_PRCTL(PR_LOCK_SHADOW_STACK_STATUS, 0)
+#define SHSTK_DISABLE_HERE() SHSTK_PRCTL(PR_SET_SHADOW_STACK_STATUS, 0)
 
 /*
  * The kernel answers PR_GET_SHADOW_STACK_STATUS only when the CPU has

@@ -282,6 +282,34 @@ long raw_clone3_probe(void *args, size_t size, uint64_t *ssp, uint64_t *slot, ui
 			 : "x12", "memory", "cc");
 	return x0;
 }
+#elif defined(__riscv) && __riscv_xlen == 64
+/* The child's shadow stack is on (its creator's was): plain loads of it work. */
+static inline __attribute__((always_inline))
+long raw_clone3_probe(void *args, size_t size, uint64_t *ssp, uint64_t *slot, uint64_t addr)
+{
+	register long a7 __asm__("a7") = __NR_clone3;
+	register long a0 __asm__("a0") = (long)args;
+	register long a1 __asm__("a1") = (long)size;
+	register long s2 __asm__("s2") = (long)ssp;
+	register long s3 __asm__("s3") = (long)slot;
+	register long s4 __asm__("s4") = (long)addr;
+
+	__asm__ volatile("ecall\n\t"
+			 "bnez a0, 1f\n\t"
+			 "ssrdp a0\n\t"
+			 "sd a0, 0(s2)\n\t"
+			 "ld a0, 0(s4)\n\t"
+			 "sd a0, 0(s3)\n\t"
+			 "li a0, 0\n\t"
+			 "li a7, %[nr_exit]\n\t"
+			 "ecall\n\t"
+			 "unimp\n"
+			 "1:"
+			 : "+r"(a0)
+			 : "r"(a7), "r"(a1), "r"(s2), "r"(s3), "r"(s4), [nr_exit] "i"(__NR_exit)
+			 : "memory");
+	return a0;
+}
 #endif
 
 /*
