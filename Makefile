@@ -79,7 +79,7 @@ version-check:
 	@[ "$(VERSION)" = "$(DKMS_VERSION)" ] || { echo "dkms.conf PACKAGE_VERSION is" \
 		"'$(DKMS_VERSION)', module/version.h says '$(VERSION)': make them equal" >&2; exit 1; }
 
-# DKMS_ARCH: the kernel's architecture as DKMS names it (aarch64), for a
+# DKMS_ARCH: the kernel's architecture as DKMS names it (aarch64, riscv64), for a
 # kernel of another architecture than this machine's (a cross build).
 DKMS_KARCH := $(if $(DKMS_ARCH),/$(DKMS_ARCH))
 
