@@ -110,13 +110,13 @@ int shstk_token_consume(struct mm_struct *mm, unsigned long addr, unsigned long 
 }
 
 /*
- * Giving a token back runs when a thread exits or a clone fails, often
- * with SIGKILL pending in current (a thread killed with its group, a
- * clone failing because its creator is being killed), and GUP refuses
- * to fault or pin anything for such a task (-EINTR). The stack's owner
- * outlives it, so then the write runs in a kworker, which has no
- * signals, while current waits for it: still before the thread's tid is
- * cleared.
+ * Giving a token back runs when a thread exits or a clone fails, at
+ * times with SIGKILL pending in current (a thread already exiting when
+ * its group is killed, a clone failing because its creator is being
+ * killed), and GUP refuses to fault or pin anything for such a task
+ * (-EINTR). The stack's owner outlives it, so then the write runs in a
+ * kworker, which has no signals, while current waits for it: still
+ * before the thread's tid is cleared.
  */
 struct shstk_give_back {
 	struct work_struct work;
